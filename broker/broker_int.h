@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+//  broker_int - the core's private state, shared by broker.c (turns,
+//  outbox, task endings), clients.c, workers.c and stats.c. Nothing
+//  outside broker_*.c, clients.c, workers.c and stats.c includes this.
+#pragma once
+#include "broker.h"
+#include "peers.h"
+#include "sched.h"
+#include "tasks.h"
+
+//  What an outbox entry carries, for handling a failed send.
+typedef enum {
+    OUT_REPLY = 0,              //  anything but TASKS
+    OUT_TASKS,                  //  a TASKS batch: failure takes the tasks back
+} out_kind_t;
+
+typedef struct {
+    uint8_t sock;               //  broker_sock_t
+    uint8_t kind;               //  out_kind_t
+    peer_id_t id;               //  destination
+    uint8_t *body;              //  owned frame bytes (malloc)
+    size_t len;                 //  frame size
+    worker_t *worker;           //  OUT_TASKS: destination record
+    task_t *first;              //  OUT_TASKS: first task, the rest follow by ->next
+    uint32_t ntasks;            //  OUT_TASKS: how many
+} out_t;
+
+struct broker {
+    broker_config_t cfg;        //  limits and timings
+    uint64_t gen;               //  ticket generation
+    char gen_text[9];           //  the same, as text
+    double started;             //  start time, for uptime
+    store_t *store;             //  borrowed persistence backend
+    bool turn_open;             //  store_begin_turn called, commit pending
+    tasks_t *tasks;             //  the ticket table
+    sched_t *sched;             //  queues and dispatch
+    peers_t *peers;             //  workers and clients
+    zj_enc_t *enc;              //  replies being built
+    zj_enc_t *tmp;              //  small payloads (error triples)
+    zj_enc_t *hdr;              //  RESULT headers, built while tmp may be in use
+    out_t *out;                 //  messages queued for the end of the turn
+    size_t nout;
+    size_t cap_out;
+    task_t **scratch_tasks;     //  per-request work arrays
+    sched_fn_t **scratch_fns;
+    size_t cap_scratch;
+    bool shutting_down;         //  refusing new work
+    double warn_window;         //  start of the current bad-frame second
+    uint32_t warn_count;        //  bad-frame warnings in it
+    uint32_t warn_dropped;      //  warnings suppressed in it
+};
+
+//  Flush RESULT entries to a client's own message once this many bytes
+//  are waiting, and cut TASKS batches at about the same size.
+#define BROKER_BATCH_BYTES (1024 * 1024)
+
+//  Start a store turn if none is open (every change happens inside one).
+void broker_turn (broker_t *self);
+//  Make sure the scratch arrays hold n entries. False on OOM.
+bool broker_scratch (broker_t *self, size_t n);
+//  Free the function records in fns[0..n) that nothing references, once
+//  each even when listed twice.
+void broker_release_fns (broker_t *self, sched_fn_t **fns, uint32_t n);
+//  Queue the message in self->enc (or enc) for `id` on `sock`.
+void broker_reply (broker_t *self, broker_sock_t sock, const peer_id_t *id, zj_enc_t *enc);
+//  Queue an ERROR for `id`.
+void broker_reply_error (broker_t *self, broker_sock_t sock, const peer_id_t *id,
+                         uint64_t req, zj_err_t code, const char *message);
+//  Log (rate-limited) a frame that could not be used and answer ERROR.
+void broker_bad_frame (broker_t *self, broker_sock_t sock, const peer_id_t *id,
+                       uint64_t req, zj_err_t code, const char *why, double now);
+//  Bring an unlinked task to a final state: serve its subscribers a RESULT
+//  entry, drop their subscriptions and store the outcome. Returns the
+//  (possibly moved) record.
+task_t *broker_finish (broker_t *self, task_t *task, zj_state_t state,
+                       const uint8_t *payload, size_t len, double now);
+//  Build a failed payload [type, message, traceback] in self->tmp.
+void broker_error_payload (broker_t *self, const char *type, size_t tlen, const char *msg,
+                           size_t mlen, const char *tb, size_t tblen);
+//  A worker vanished or said goodbye: requeue or fail what it held and
+//  forget it. `why` goes to the log.
+void broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, double now);
+
+//  Per-socket message handlers (clients.c, workers.c); msg is decoded.
+void clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now);
+void workers_handle (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg,
+                     double now);
+//  Build STATS_REPLY for `req` into enc (stats.c).
+void stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now);

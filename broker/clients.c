@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+//  clients - what the broker does with each request on the client socket:
+//  SUBMIT, FETCH, STATUS, CANCEL, STATS and PING. Replies are queued in
+//  the outbox and leave at the end of the turn, after the store commit.
+#include "broker_int.h"
+#include "log.h"
+#include "ticket.h"
+#include <stdio.h>
+#include <string.h>
+
+static void
+s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
+{
+    if (self->shutting_down) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ESHUTDOWN,
+                            "broker is shutting down; submit again once it is back");
+        return;
+    }
+    uint32_t n = msg->count;
+    if (!broker_scratch (self, n ? n : 1)) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ENOSPC,
+                            "broker out of memory; nothing was accepted, retry later");
+        return;
+    }
+    sched_fn_t **fns = self->scratch_fns;
+    task_t **tasks = self->scratch_tasks;
+    //  Pass 1: check the whole batch against the queue limits before
+    //  accepting any of it.
+    zj_msg_t first_pass = *msg;
+    zj_task_t spec;
+    sched_fn_t *full = NULL;
+    uint32_t got = 0;
+    bool oom = false;
+    while (zj_msg_next_task (&first_pass, &spec) && got < n) {
+        sched_fn_t *fn = sched_fn_get (self->sched, spec.fn.ptr, spec.fn.len);
+        if (!fn) {
+            oom = true;
+            break;
+        }
+        fns[got++] = fn;
+        uint32_t *pending = sched_fn_pending (fn);
+        (*pending)++;
+        if (!full && sched_fn_depth (fn) + *pending > self->cfg.max_queued)
+            full = fn;
+    }
+    if (full || oom || got != n) {
+        char message[320];
+        if (full) {
+            size_t len;
+            const char *name = sched_fn_name (full, &len);
+            snprintf (message, sizeof message,
+                      "queue for function '%.*s' is full (%zu queued, limit %zu); "
+                      "wait for tasks to finish or raise zjobd --max-queued",
+                      (int) len, name, sched_fn_depth (full), self->cfg.max_queued);
+        }
+        else
+            snprintf (message, sizeof message,
+                      "broker out of memory; nothing was accepted, retry later");
+        broker_release_fns (self, fns, got);
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req,
+                            full ? ZJ_EQUEUEFULL : ZJ_ENOSPC, message);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        *sched_fn_pending (fns[i]) = 0;
+    //  Pass 2: make the records.
+    uint32_t made = 0;
+    while (made < n && zj_msg_next_task (msg, &spec)) {
+        int64_t retries = spec.max_retries < 0 ? self->cfg.max_retries : spec.max_retries;
+        if (retries > UINT16_MAX)
+            retries = UINT16_MAX;
+        task_t *task = tasks_add (self->tasks, fns[made], &spec, (uint16_t) retries, now);
+        if (!task)
+            break;
+        sched_fn_ref (fns[made]);
+        tasks[made++] = task;
+    }
+    zj_err_t rc = made == n ? tasks_persist (self->tasks, tasks, n) : ZJ_ENOSPC;
+    if (rc != ZJ_OK) {
+        //  Functions no task took a reference on first; the others go
+        //  with their last task's reference.
+        broker_release_fns (self, fns + made, n - made);
+        while (made) {
+            made--;
+            sched_fn_t *fn = tasks[made]->fn;
+            tasks_drop (self->tasks, &tasks[made]);
+            sched_fn_unref (self->sched, fn);
+        }
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, rc,
+                            rc == ZJ_ENOSPC ? "broker cannot store more tasks; nothing was accepted, retry later"
+                                            : "broker store failed; nothing was accepted, retry later");
+        return;
+    }
+    client_t *c = peers_client_get (self->peers, id);
+    if (!c)
+        log_error ("out of memory", "what=subscription tasks=%u", n);
+    zj_enc_tickets_begin (self->enc, ZJ_MSG_SUBMITTED, msg->req, n);
+    for (uint32_t i = 0; i < n; i++) {
+        task_t *task = tasks[i];
+        sched_enqueue (self->sched, task);
+        sched_fn_stats (task->fn)->submitted++;
+        if (c && tasks_subscribe (task, c) == 1)
+            peers_client_ref (c);
+        char ticket[TICKET_MAX + 1];
+        size_t tlen = tasks_ticket (task, ticket);
+        zj_enc_str (self->enc, ticket, tlen);
+    }
+    broker_reply (self, BROKER_CLIENTS, id, self->enc);
+}
+
+static void
+s_fetch (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
+{
+    client_t *c = peers_client_get (self->peers, id);
+    if (!c) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ENOSPC,
+                            "broker out of memory; fetch again later");
+        return;
+    }
+    zj_str_t ticket;
+    while (zj_msg_next_str (msg, &ticket)) {
+        task_t *task;
+        zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
+        if (task && !zj_state_is_final (state)) {
+            if (tasks_subscribe (task, c) == 1)
+                peers_client_ref (c);
+            continue;
+        }
+        const uint8_t *payload = NULL;
+        size_t len = 0;
+        if (task) {
+            payload = tasks_payload (task, &len);
+            if (!payload) {
+                broker_error_payload (self, "OutOfMemory", 11,
+                                      "the broker ran out of memory when this task finished", 52,
+                                      "", 0);
+                payload = zj_enc_data (self->tmp);
+                len = zj_enc_size (self->tmp);
+            }
+        }
+        if (!peers_client_push (self->peers, c, ticket.ptr, ticket.len, state, payload, len))
+            log_error ("out of memory", "what=result");
+    }
+    peers_client_idle (self->peers, c);
+}
+
+static void
+s_status (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
+{
+    zj_enc_states_begin (self->enc, ZJ_MSG_STATUS_REPLY, msg->req, msg->count);
+    zj_str_t ticket;
+    while (zj_msg_next_str (msg, &ticket)) {
+        task_t *task;
+        zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
+        zj_enc_state (self->enc, ticket.ptr, ticket.len, state);
+    }
+    broker_reply (self, BROKER_CLIENTS, id, self->enc);
+}
+
+static void
+s_cancel (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
+{
+    static const uint8_t nil = 0xc0;
+    zj_enc_states_begin (self->enc, ZJ_MSG_CANCEL_REPLY, msg->req, msg->count);
+    zj_str_t ticket;
+    while (zj_msg_next_str (msg, &ticket)) {
+        task_t *task;
+        zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
+        if (task && state == ZJ_STATE_QUEUED) {
+            sched_remove (self->sched, task);
+            broker_finish (self, task, ZJ_STATE_CANCELLED, &nil, 1, now);
+            state = ZJ_STATE_CANCELLED;
+        }
+        zj_enc_state (self->enc, ticket.ptr, ticket.len, state);
+    }
+    broker_reply (self, BROKER_CLIENTS, id, self->enc);
+}
+
+void
+clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
+{
+    switch (msg->type) {
+        case ZJ_MSG_SUBMIT:
+            s_submit (self, id, msg, now);
+            break;
+        case ZJ_MSG_FETCH:
+            s_fetch (self, id, msg);
+            break;
+        case ZJ_MSG_STATUS:
+            s_status (self, id, msg);
+            break;
+        case ZJ_MSG_CANCEL:
+            s_cancel (self, id, msg, now);
+            break;
+        case ZJ_MSG_STATS:
+            stats_encode (self, self->enc, msg->req, now);
+            broker_reply (self, BROKER_CLIENTS, id, self->enc);
+            break;
+        case ZJ_MSG_PING:
+            zj_enc_simple (self->enc, ZJ_MSG_PONG, msg->req);
+            broker_reply (self, BROKER_CLIENTS, id, self->enc);
+            break;
+        case ZJ_MSG_ERROR:
+        case ZJ_MSG_DISCONNECT:
+            //  Never answer an ERROR with an ERROR; a client going away
+            //  needs nothing from us (its subscriptions end with its tasks).
+            log_debug ("client message ignored", "type=%d", (int) msg->type);
+            break;
+        default: {
+            char why[80];
+            snprintf (why, sizeof why, "message type %d is not a client request",
+                      (int) msg->type);
+            broker_bad_frame (self, BROKER_CLIENTS, id, msg->req, ZJ_EPROTO, why, now);
+        }
+    }
+}

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+//  main - zjobd's entry point: flags, configuration, signals, the
+//  endpoints file. The only place in zjobd that exits.
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include "broker.h"
+#include "log.h"
+#include "loop.h"
+#include "msg.h"
+#include "store.h"
+#include "ticket.h"
+#include "zj_config.h"
+
+#define EXIT_USAGE 2
+
+typedef struct {
+    const char *clients;        //  --clients
+    const char *workers;        //  --workers
+    const char *endpoints_file; //  --endpoints-file, or NULL
+    broker_config_t broker;     //  the core's settings
+    log_level_t log_level;      //  --log-level
+} config_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: zjobd [OPTION]...\n"
+        "The zjob broker: takes tasks from clients on one ZeroMQ socket, hands them\n"
+        "to workers on another and keeps their results for a while.\n"
+        "\n"
+        "  --clients EP          endpoint for clients (default tcp://127.0.0.1:5555)\n"
+        "  --workers EP          endpoint for workers (default tcp://127.0.0.1:5556)\n"
+        "                        a port of * picks a free port\n"
+        "  --endpoints-file FILE after binding, write `clients=EP` and `workers=EP`\n"
+        "                        lines to FILE (atomically), with ports resolved\n"
+        "  --retention SEC       keep finished tasks this long (default 3600)\n"
+        "  --heartbeat SEC       heartbeat interval with workers (default 1)\n"
+        "  --liveness N          heartbeats of silence before a worker is lost (default 5)\n"
+        "  --max-retries N       requeues of a task whose worker was lost (default 3)\n"
+        "  --max-frame BYTES     largest message accepted (default %u)\n"
+        "  --max-queued N        queued tasks per function (default 10000000)\n"
+        "  --log-level LEVEL     error, warn, info or debug (default info)\n"
+        "  --help                show this help and exit\n"
+        "  --version             show the version and exit\n"
+        "\n"
+        "SIGTERM or SIGINT stops the broker cleanly: workers and waiting clients\n"
+        "are told DISCONNECT. Tasks are kept in memory only.\n"
+        "\n"
+        "Exit status: 0 clean stop, 1 runtime failure (e.g. cannot bind),\n"
+        "2 usage or configuration error.\n",
+        ZJ_MAX_FRAME_DEFAULT);
+}
+
+static void
+s_usage_error (const char *fmt, const char *flag, const char *value)
+{
+    char why[512];
+    snprintf (why, sizeof why, fmt, flag, value);
+    fprintf (stderr, "zjobd: error usage why=\"%s\" hint=\"run zjobd --help\"\n", why);
+}
+
+static bool
+s_parse_double (const char *text, double min, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod (text, &end);
+    if (errno || end == text || *end || !isfinite (v) || v < min)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool
+s_parse_uint (const char *text, unsigned long long min, unsigned long long max,
+              unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (*text == '-')
+        return false;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+//  Returns -1 to go on, or an exit status.
+static int
+s_parse (int argc, char **argv, config_t *cfg)
+{
+    enum { O_CLIENTS = 256, O_WORKERS, O_ENDPOINTS, O_RETENTION, O_HEARTBEAT, O_LIVENESS,
+           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION };
+    static const struct option opts[] = {
+        {"clients", required_argument, NULL, O_CLIENTS},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"endpoints-file", required_argument, NULL, O_ENDPOINTS},
+        {"retention", required_argument, NULL, O_RETENTION},
+        {"heartbeat", required_argument, NULL, O_HEARTBEAT},
+        {"liveness", required_argument, NULL, O_LIVENESS},
+        {"max-retries", required_argument, NULL, O_RETRIES},
+        {"max-frame", required_argument, NULL, O_FRAME},
+        {"max-queued", required_argument, NULL, O_QUEUED},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int c;
+    unsigned long long u;
+    while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+            case O_CLIENTS: cfg->clients = optarg; break;
+            case O_WORKERS: cfg->workers = optarg; break;
+            case O_ENDPOINTS: cfg->endpoints_file = optarg; break;
+            case O_RETENTION:
+                if (!s_parse_double (optarg, 0, &cfg->broker.retention)) {
+                    s_usage_error ("%s needs a number of seconds >= 0, got '%s'", "--retention", optarg);
+                    return EXIT_USAGE;
+                }
+                break;
+            case O_HEARTBEAT:
+                if (!s_parse_double (optarg, 0.001, &cfg->broker.heartbeat)
+                    || cfg->broker.heartbeat > 86400) {
+                    s_usage_error ("%s needs seconds between 0.001 and 86400, got '%s'", "--heartbeat", optarg);
+                    return EXIT_USAGE;
+                }
+                break;
+            case O_LIVENESS:
+                if (!s_parse_uint (optarg, 1, 1000000, &u)) {
+                    s_usage_error ("%s needs a whole number >= 1, got '%s'", "--liveness", optarg);
+                    return EXIT_USAGE;
+                }
+                cfg->broker.liveness = (uint32_t) u;
+                break;
+            case O_RETRIES:
+                if (!s_parse_uint (optarg, 0, UINT16_MAX, &u)) {
+                    s_usage_error ("%s needs a whole number from 0 to 65535, got '%s'", "--max-retries", optarg);
+                    return EXIT_USAGE;
+                }
+                cfg->broker.max_retries = (uint16_t) u;
+                break;
+            case O_FRAME:
+                if (!s_parse_uint (optarg, 1024, (unsigned long long) INT32_MAX * 2, &u)) {
+                    s_usage_error ("%s needs a byte count from 1024 to 4294967294, got '%s'", "--max-frame", optarg);
+                    return EXIT_USAGE;
+                }
+                cfg->broker.max_frame = (size_t) u;
+                break;
+            case O_QUEUED:
+                if (!s_parse_uint (optarg, 1, SIZE_MAX, &u)) {
+                    s_usage_error ("%s needs a whole number >= 1, got '%s'", "--max-queued", optarg);
+                    return EXIT_USAGE;
+                }
+                cfg->broker.max_queued = (size_t) u;
+                break;
+            case O_LOG:
+                if (!log_level_parse (optarg, &cfg->log_level)) {
+                    s_usage_error ("%s needs error, warn, info or debug, got '%s'", "--log-level", optarg);
+                    return EXIT_USAGE;
+                }
+                break;
+            case O_HELP:
+                s_usage (stdout);
+                return 0;
+            case O_VERSION:
+                printf ("zjobd %s (protocol ZJP/%d)\n", ZJ_VERSION, ZJ_PROTO_VERSION);
+                return 0;
+            default:
+                s_usage_error ("unknown flag or missing value: %s%s", argv[optind - 1], "");
+                return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        s_usage_error ("%s takes no arguments, got '%s'", "zjobd", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+//  Write both endpoints to path through a temporary file and rename, so a
+//  reader never sees half a file.
+static bool
+s_write_endpoints (const char *path, const char *clients, const char *workers)
+{
+    char tmp[4096];
+    if (snprintf (tmp, sizeof tmp, "%s.tmp.%ld", path, (long) getpid ()) >= (int) sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    FILE *f = fopen (tmp, "w");
+    if (!f)
+        return false;
+    fprintf (f, "clients=%s\nworkers=%s\n", clients, workers);
+    if (fflush (f) != 0 || fsync (fileno (f)) != 0) {
+        int err = errno;
+        fclose (f);
+        unlink (tmp);
+        errno = err;
+        return false;
+    }
+    if (fclose (f) != 0 || rename (tmp, path) != 0) {
+        int err = errno;
+        unlink (tmp);
+        errno = err;
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    loop_t *loop;               //  what to stop
+    uv_signal_t sigint;         //  SIGINT watcher
+    uv_signal_t sigterm;        //  SIGTERM watcher
+} signals_t;
+
+static void
+s_on_signal (uv_signal_t *handle, int signum)
+{
+    signals_t *sig = handle->data;
+    log_info ("signal received", "signal=%s action=stop", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_close ((uv_handle_t *) &sig->sigint, NULL);
+    uv_close ((uv_handle_t *) &sig->sigterm, NULL);
+    loop_stop (sig->loop);
+}
+
+int
+main (int argc, char **argv)
+{
+    config_t cfg = {
+        .clients = "tcp://127.0.0.1:5555",
+        .workers = "tcp://127.0.0.1:5556",
+        .broker = {
+            .retention = 3600,
+            .heartbeat = 1,
+            .liveness = 5,
+            .max_retries = 3,
+            .max_frame = ZJ_MAX_FRAME_DEFAULT,
+            .max_queued = 10000000,
+        },
+        .log_level = LOG_LEVEL_INFO,
+    };
+    int status = s_parse (argc, argv, &cfg);
+    if (status >= 0)
+        return status;
+    log_init ("zjobd", cfg.log_level);
+    signal (SIGPIPE, SIG_IGN);
+
+    uint64_t gen;
+    if (!ticket_generation_new (&gen)) {
+        log_error ("no randomness", "why=\"getrandom failed: %s\" hint=\"check the kernel's random source\"",
+                   strerror (errno));
+        return 1;
+    }
+    store_t *store = store_mem_new ();
+    broker_t *broker = store
+        ? broker_new (&cfg.broker, gen, store, (double) uv_hrtime () / 1e9) : NULL;
+    if (!broker) {
+        log_error ("out of memory", "what=startup");
+        store_destroy (&store);
+        return 1;
+    }
+    zj_err_t rc = broker_recover (broker, (double) uv_hrtime () / 1e9);
+    if (rc != ZJ_OK) {
+        log_error ("recovery failed", "store=%s error=%s", store->ops->name, zj_err_name (rc));
+        broker_destroy (&broker);
+        store_destroy (&store);
+        return 1;
+    }
+    loop_config_t lcfg = {
+        .clients = cfg.clients,
+        .workers = cfg.workers,
+        .max_frame = cfg.broker.max_frame,
+        .heartbeat = cfg.broker.heartbeat,
+    };
+    char why[512];
+    int err = 0;
+    loop_t *loop = loop_new (&lcfg, broker, why, sizeof why, &err);
+    if (!loop) {
+        log_error ("startup failed", "why=\"%s\"", why);
+        broker_destroy (&broker);
+        store_destroy (&store);
+        //  A malformed endpoint is a configuration error; the rest is runtime.
+        return err == EINVAL || err == EPROTONOSUPPORT ? EXIT_USAGE : 1;
+    }
+    const char *clients = loop_endpoint (loop, BROKER_CLIENTS);
+    const char *workers = loop_endpoint (loop, BROKER_WORKERS);
+    if (cfg.endpoints_file && !s_write_endpoints (cfg.endpoints_file, clients, workers)) {
+        log_error ("endpoints file failed", "path=%s why=\"%s\" hint=\"check the directory exists and is writable\"",
+                   cfg.endpoints_file, strerror (errno));
+        loop_stop (loop);
+        loop_run (loop);
+        loop_destroy (&loop);
+        broker_destroy (&broker);
+        store_destroy (&store);
+        return 1;
+    }
+    signals_t sig = {.loop = loop};
+    uv_signal_init (loop_uv (loop), &sig.sigint);
+    uv_signal_init (loop_uv (loop), &sig.sigterm);
+    sig.sigint.data = sig.sigterm.data = &sig;
+    uv_signal_start (&sig.sigint, s_on_signal, SIGINT);
+    uv_signal_start (&sig.sigterm, s_on_signal, SIGTERM);
+    log_info ("listening", "clients=%s workers=%s generation=%s store=%s", clients, workers,
+              broker_generation (broker), store->ops->name);
+
+    loop_run (loop);
+
+    loop_destroy (&loop);
+    broker_destroy (&broker);
+    store_destroy (&store);
+    log_info ("stopped", "status=0");
+    return 0;
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+//  stats - the STATS_REPLY map of docs/protocol.md section 7, plus a few
+//  extra keys (receivers ignore keys they do not know).
+#include "broker_int.h"
+#include "zj_config.h"
+
+static void
+s_kv_uint (zj_enc_t *enc, const char *key, uint64_t v)
+{
+    zj_enc_cstr (enc, key);
+    zj_enc_uint (enc, v);
+}
+
+static void
+s_queues (broker_t *self, zj_enc_t *enc, double now)
+{
+    size_t n = 0, cursor = 0;
+    while (sched_fn_next (self->sched, &cursor))
+        n++;
+    zj_enc_array (enc, (uint32_t) n);
+    cursor = 0;
+    sched_fn_t *fn;
+    while ((fn = sched_fn_next (self->sched, &cursor))) {
+        size_t len;
+        const char *name = sched_fn_name (fn, &len);
+        double oldest = sched_fn_oldest (fn);
+        const sched_fn_stats_t *fs = sched_fn_stats (fn);
+        zj_enc_map (enc, 10);
+        zj_enc_cstr (enc, "function");
+        zj_enc_str (enc, name, len);
+        s_kv_uint (enc, "depth", sched_fn_depth (fn));
+        zj_enc_cstr (enc, "oldest_age");
+        zj_enc_double (enc, oldest < 0 ? 0.0 : now - oldest);
+        s_kv_uint (enc, "running", sched_fn_running (fn));
+        s_kv_uint (enc, "workers", sched_fn_workers (fn));
+        s_kv_uint (enc, "priority_levels", sched_fn_levels (fn));
+        s_kv_uint (enc, "submitted", fs->submitted);
+        s_kv_uint (enc, "completed", fs->completed);
+        s_kv_uint (enc, "failed", fs->failed);
+        s_kv_uint (enc, "cancelled", fs->cancelled);
+    }
+}
+
+static void
+s_workers (broker_t *self, zj_enc_t *enc, double now)
+{
+    zj_enc_array (enc, (uint32_t) peers_worker_count (self->peers));
+    size_t cursor = 0;
+    worker_t *w;
+    while ((w = peers_worker_next (self->peers, &cursor))) {
+        char hex[129];
+        zj_enc_map (enc, 8);
+        zj_enc_cstr (enc, "id");
+        zj_enc_cstr (enc, peers_id_hex (&w->id, hex));
+        zj_enc_cstr (enc, "name");
+        zj_enc_cstr (enc, w->name);
+        zj_enc_cstr (enc, "host");
+        zj_enc_cstr (enc, w->host);
+        zj_enc_cstr (enc, "pid");
+        zj_enc_int (enc, w->pid);
+        zj_enc_cstr (enc, "functions");
+        zj_enc_array (enc, w->sw.nfns);
+        for (uint32_t i = 0; i < w->sw.nfns; i++) {
+            size_t len;
+            const char *name = sched_fn_name (w->sw.fns[i], &len);
+            zj_enc_str (enc, name, len);
+        }
+        s_kv_uint (enc, "credit", w->sw.credit);
+        s_kv_uint (enc, "running", w->sw.held);
+        //  Seconds since the worker was last heard from.
+        zj_enc_cstr (enc, "last_seen");
+        zj_enc_double (enc, now - w->last_seen);
+    }
+}
+
+void
+stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
+{
+    const tasks_counters_t *k = tasks_counters (self->tasks);
+    zj_enc_stats_begin (enc, req);
+    zj_enc_map (enc, 11);
+    zj_enc_cstr (enc, "version");
+    zj_enc_cstr (enc, ZJ_VERSION);
+    zj_enc_cstr (enc, "generation");
+    zj_enc_cstr (enc, self->gen_text);
+    zj_enc_cstr (enc, "uptime");
+    zj_enc_double (enc, now - self->started);
+
+    zj_enc_cstr (enc, "tasks");
+    zj_enc_map (enc, 5);
+    s_kv_uint (enc, "queued", sched_queued (self->sched));
+    s_kv_uint (enc, "running", sched_running (self->sched));
+    s_kv_uint (enc, "done", tasks_count (self->tasks, ZJ_STATE_DONE));
+    s_kv_uint (enc, "failed", tasks_count (self->tasks, ZJ_STATE_FAILED));
+    s_kv_uint (enc, "cancelled", tasks_count (self->tasks, ZJ_STATE_CANCELLED));
+
+    zj_enc_cstr (enc, "counters");
+    zj_enc_map (enc, 6);
+    s_kv_uint (enc, "submitted", k->submitted);
+    s_kv_uint (enc, "completed", k->completed);
+    s_kv_uint (enc, "failed", k->failed);
+    s_kv_uint (enc, "cancelled", k->cancelled);
+    s_kv_uint (enc, "expired", k->expired);
+    s_kv_uint (enc, "retried", k->retried);
+
+    zj_enc_cstr (enc, "queues");
+    s_queues (self, enc, now);
+    zj_enc_cstr (enc, "workers");
+    s_workers (self, enc, now);
+
+    //  Extras.
+    zj_enc_cstr (enc, "store");
+    zj_enc_cstr (enc, self->store->ops->name);
+    s_kv_uint (enc, "clients", peers_client_count (self->peers));
+    s_kv_uint (enc, "task_bytes", tasks_bytes (self->tasks));
+    zj_enc_cstr (enc, "retention");
+    zj_enc_double (enc, self->cfg.retention);
+}
