@@ -65,7 +65,10 @@ ZJ_EXPORT zj_client_t *zj_client_new (const char *endpoint,
                                       const zj_client_opts_t *opts, zj_err_t *err);
 //  shutdown(wait=true, cancel_futures=false), then free. Futures still
 //  held by the caller stay valid (and are failed with ZJ_ESHUTDOWN if not
-//  final). Sets *self_p to NULL. Safe on NULL.
+//  final). When zj_client_shutdown was called before, destroy does not
+//  wait again: shutdown(false, false) then destroy leaves tasks running
+//  at the broker and returns at once. Sets *self_p to NULL. Safe on NULL.
+//  Must not be called from a done-callback.
 ZJ_EXPORT void zj_client_destroy (zj_client_t **self_p);
 //  Like Executor.shutdown: no new submits are accepted (ZJ_ESHUTDOWN);
 //  with cancel_futures, pending futures are cancelled (queued tasks at
