@@ -104,9 +104,8 @@ class GarbageTest(ClusterTest):
         ws.send_multipart([msgpack.packb([1, 12, 1]), b"extra"])
         big = msgpack.packb([1, 1, 9, [["echo", ["x" * (2 << 20)], {}]]])
         cs.send(big)
-        mapper.stdin.write("".join(f"{i}\n" for i in range(n // 2, n)))
-        mapper.stdin.close()
-        out, err = mapper.communicate(timeout=120)
+        rest = "".join(f"{i}\n" for i in range(n // 2, n))
+        out, err = mapper.communicate(rest, timeout=120)   # closes stdin after it
         self.assertEqual(mapper.returncode, 0, err)
         self.assertEqual([json.loads(x) for x in out.splitlines()], list(range(n)))
 

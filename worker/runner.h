@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+//  runner - the tasks of one worker process: holds what the broker sent,
+//  runs at most `concurrency` at once (FIFO for the rest), runs chunks
+//  element by element, enforces timeouts, and reports each outcome once.
+//  Knows nothing of sockets: the session feeds jobs and sends outcomes.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "msg.h"
+#include "options.h"
+#include "outcome.h"
+
+typedef struct runner runner_t;
+
+//  Called once for each task that finished (done or failed), never for a
+//  task that was aborted or given back. `ticket` and `out` are borrowed
+//  for the call. Must not call back into the runner.
+typedef void (runner_done_fn) (zj_str_t ticket, const outcome_t *out, void *arg);
+
+//  Called once per ticket by runner_return_held; borrowed for the call.
+typedef void (runner_ticket_fn) (zj_str_t ticket, void *arg);
+
+//  New runner on `loop` serving the built-ins and `options`' exec
+//  handlers (options borrowed; must outlive the runner). `guard` is the
+//  program that wraps exec commands (see exec_guard_main), or NULL to run
+//  /bin/sh directly; borrowed. Caller owns; free with runner_destroy.
+//  NULL on OOM.
+runner_t *runner_new (uv_loop_t *loop, const options_t *options, const char *guard,
+                      runner_done_fn *done, void *arg);
+//  Abort every task and free the runner; sets *self_p to NULL. Handles
+//  of aborted tasks close on later turns of the loop: run the loop until
+//  it has no handles before closing it.
+void runner_destroy (runner_t **self_p);
+
+//  The function names this runner serves (built-ins not replaced by an
+//  exec handler, then exec handlers). Borrowed; valid as long as the runner.
+const char *const *runner_functions (const runner_t *self, size_t *count);
+
+//  Take a job (its fields are copied): run it at once when fewer than
+//  `concurrency` tasks run, else hold it. The done callback may run
+//  before this returns (built-ins finish at once). Returns ZJ_OK or
+//  ZJ_ENOMEM (the job was not taken; the callback never runs for it).
+zj_err_t runner_submit (runner_t *self, const zj_job_t *job);
+
+//  Stop the task with this ticket, held or running: an exec command's
+//  process group is killed, timers are cancelled, and no outcome is
+//  reported. Returns false when no such task is here.
+bool runner_abort (runner_t *self, zj_str_t ticket);
+//  Abort every task, held or running.
+void runner_abort_all (runner_t *self);
+
+//  Give back every held (unstarted) task: `fn` sees each ticket, then
+//  the tasks are forgotten. Returns how many.
+uint32_t runner_return_held (runner_t *self, runner_ticket_fn *fn, void *arg);
+
+//  Tasks running now, and tasks held unstarted.
+uint32_t runner_running (const runner_t *self);
+uint32_t runner_held (const runner_t *self);

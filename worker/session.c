@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: MIT
+//  session - the broker link of one worker process; see session.h.
+//  ZMQ_FD is edge-triggered: every pass that may have consumed the edge
+//  (a receive, a send) ends by reading ZMQ_EVENTS, and an idle handle
+//  keeps the loop from sleeping while messages wait. Outcomes finished in
+//  one loop turn leave as one DONE message.
+#include "session.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zmq.h>
+#include "log.h"
+#include "msg.h"
+#include "runner.h"
+
+//  Messages read per pass, so that a flood cannot starve timers.
+#define S_DRAIN_BUDGET 256
+//  A DONE batch this large leaves at once rather than at the turn's end.
+#define S_FLUSH_BYTES (4u * 1024 * 1024)
+//  How long a closing socket may try to deliver what it holds.
+#define S_LINGER_MS 0
+#define S_STOP_LINGER_MS 500
+
+typedef struct {
+    const options_t *options;   //  borrowed
+    int proc;                   //  index under the supervisor, for logs
+    uv_loop_t loop;             //  this process's loop
+    uv_signal_t sigterm;        //  stop
+    uv_signal_t sigint;         //  stop
+    uv_timer_t tick;            //  heartbeat and liveness, every interval
+    uv_timer_t retry;           //  reconnect after the broker said DISCONNECT
+    uv_prepare_t prepare;       //  end of turn: drain, flush, re-arm
+    uv_idle_t idle;             //  running while messages wait unread
+    uv_poll_t *poll;            //  watches the socket's ZMQ_FD; freed on close
+    void *ctx;                  //  ZeroMQ context
+    void *sock;                 //  DEALER to the broker, or NULL between links
+    runner_t *runner;           //  the tasks
+    zj_enc_t *out;              //  message being sent
+    zj_enc_t *done;             //  DONE entries of this turn
+    uint32_t done_count;        //  entries in done
+    zj_enc_t *ret;              //  RETURN tickets not yet sent
+    uint32_t ret_count;         //  entries in ret
+    uint64_t interval_ms;       //  heartbeat interval
+    uint64_t last_sent;         //  loop time of the last send
+    uint64_t last_heard;        //  loop time of the last receive (or connect)
+    bool heard;                 //  heard from the broker on this link
+    bool lost_logged;           //  "unreachable" was logged for this outage
+    bool ready_pending;         //  READY could not be sent yet
+    bool stopping;              //  a signal came; no new tasks
+    int exit_code;              //  what session_run returns
+    char host[256];             //  host name, for READY
+} session_t;
+
+static void s_connect (session_t *self);
+
+static const char *
+s_name (session_t *self)
+{
+    return self->options->name ? self->options->name : self->host;
+}
+
+//  Send the encoder's bytes as one message. 0 or -1 with errno.
+static int
+s_send (session_t *self, zj_enc_t *enc)
+{
+    if (!self->sock) {
+        errno = ENOTCONN;
+        return -1;
+    }
+    if (zj_enc_failed (enc)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc;
+    do
+        rc = zmq_send (self->sock, zj_enc_data (enc), zj_enc_size (enc), ZMQ_DONTWAIT);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -1;
+    self->last_sent = uv_now (&self->loop);
+    return 0;
+}
+
+static void
+s_send_ready (session_t *self)
+{
+    size_t count;
+    const char *const *functions = runner_functions (self->runner, &count);
+    uint64_t credit = (uint64_t) self->options->concurrency + self->options->prefetch;
+    zj_enc_ready_begin (self->out, s_name (self), self->host, (int64_t) getpid (),
+                        (uint32_t) credit, (uint32_t) count);
+    for (size_t i = 0; i < count; i++)
+        zj_enc_str (self->out, functions[i], strlen (functions[i]));
+    self->ready_pending = s_send (self, self->out) < 0;
+    if (self->ready_pending)
+        log_warn ("ready not sent", "error=\"%s\" retry=next-heartbeat", zmq_strerror (errno));
+}
+
+//  Send pending DONE entries and RETURN tickets. What cannot be sent now
+//  (no link, peer at its high-water mark) stays for a later turn.
+static void
+s_flush (session_t *self)
+{
+    if (self->done_count > 0 && self->sock) {
+        zj_enc_outcomes_begin (self->out, ZJ_MSG_DONE, self->done_count);
+        zj_enc_raw (self->out, zj_enc_data (self->done), zj_enc_size (self->done));
+        if (s_send (self, self->out) == 0) {
+            zj_enc_reset (self->done);
+            self->done_count = 0;
+        }
+        else
+        if (errno != EAGAIN)
+            log_warn ("done not sent", "outcomes=%u error=\"%s\"",
+                      (unsigned) self->done_count, zmq_strerror (errno));
+    }
+    if (self->ret_count > 0 && self->sock) {
+        zj_enc_tickets_begin (self->out, ZJ_MSG_RETURN, 0, self->ret_count);
+        zj_enc_raw (self->out, zj_enc_data (self->ret), zj_enc_size (self->ret));
+        if (s_send (self, self->out) == 0) {
+            zj_enc_reset (self->ret);
+            self->ret_count = 0;
+        }
+    }
+}
+
+static void
+s_on_done (zj_str_t ticket, const outcome_t *out, void *arg)
+{
+    session_t *self = arg;
+    zj_outcome_t entry;
+    memset (&entry, 0, sizeof entry);
+    entry.ticket = ticket;
+    entry.state = out->ok ? ZJ_STATE_DONE : ZJ_STATE_FAILED;
+    entry.value = out->value;
+    entry.err_type = out->err_type;
+    entry.err_message = out->err_message;
+    entry.err_traceback = out->err_traceback;
+    zj_enc_outcome (self->done, &entry);
+    self->done_count++;
+    if (zj_enc_size (self->done) >= S_FLUSH_BYTES)
+        s_flush (self);
+}
+
+static void
+s_add_return (zj_str_t ticket, void *arg)
+{
+    session_t *self = arg;
+    zj_enc_str (self->ret, ticket.ptr, ticket.len);
+    self->ret_count++;
+}
+
+static void
+s_on_poll_close (uv_handle_t *handle)
+{
+    free (handle);
+}
+
+static void
+s_close_socket (session_t *self, int linger)
+{
+    if (self->poll) {
+        //  Stop watching the fd before ZeroMQ closes it.
+        uv_close ((uv_handle_t *) self->poll, s_on_poll_close);
+        self->poll = NULL;
+    }
+    if (self->sock) {
+        zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close (self->sock);
+        self->sock = NULL;
+    }
+    if (self->idle.loop)
+        uv_idle_stop (&self->idle);
+}
+
+static bool
+s_readable (session_t *self)
+{
+    if (!self->sock)
+        return false;
+    int events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (self->sock, ZMQ_EVENTS, &events, &size) < 0)
+        return false;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+static void
+s_on_retry (uv_timer_t *timer)
+{
+    session_t *self = timer->data;
+    if (!self->stopping && !self->sock)
+        s_connect (self);
+}
+
+static void
+s_handle_tasks (session_t *self, zj_msg_t *msg)
+{
+    zj_job_t job;
+    while (zj_msg_next_job (msg, &job)) {
+        //  While stopping, or when the task cannot be held, give it back
+        //  so that the broker hands it to another worker at once.
+        if (self->stopping || runner_submit (self->runner, &job) != ZJ_OK)
+            s_add_return (job.ticket, self);
+    }
+}
+
+static void
+s_handle (session_t *self, const uint8_t *data, size_t size)
+{
+    zj_msg_t msg;
+    const char *why = NULL;
+    zj_err_t err = zj_msg_decode (data, size, self->options->max_frame, &msg, &why);
+    if (err != ZJ_OK) {
+        log_warn ("bad frame", "peer=broker size=%zu error=%s why=\"%s\"",
+                  size, zj_err_name (err), why ? why : "");
+        return;
+    }
+    switch (msg.type) {
+        case ZJ_MSG_TASKS:
+            s_handle_tasks (self, &msg);
+            break;
+        case ZJ_MSG_HEARTBEAT:
+            break;
+        case ZJ_MSG_ABORT: {
+            zj_str_t ticket;
+            while (zj_msg_next_str (&msg, &ticket))
+                if (!runner_abort (self->runner, ticket))
+                    log_debug ("abort of unknown task", "ticket=%.*s",
+                               (int) ticket.len, ticket.ptr);
+            break;
+        }
+        case ZJ_MSG_ERROR:
+            if (msg.err_code.len == strlen ("ProtocolError")
+            && memcmp (msg.err_code.ptr, "ProtocolError", msg.err_code.len) == 0
+            && msg.err_message.len == strlen ("unknown worker")
+            && memcmp (msg.err_message.ptr, "unknown worker", msg.err_message.len) == 0) {
+                log_info ("registering again", "broker=%s reason=\"unknown worker\"",
+                          self->options->broker);
+                s_send_ready (self);
+            }
+            else
+                log_warn ("broker error", "code=%.*s message=\"%.*s\"",
+                          (int) msg.err_code.len, msg.err_code.ptr,
+                          (int) msg.err_message.len, msg.err_message.ptr);
+            break;
+        case ZJ_MSG_DISCONNECT:
+            //  The broker is going away; it may come back, and will not
+            //  know this worker then. Link again after one interval.
+            log_warn ("broker disconnected", "broker=%s retry_ms=%llu",
+                      self->options->broker, (unsigned long long) self->interval_ms);
+            s_close_socket (self, S_LINGER_MS);
+            uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
+            break;
+        default:
+            log_warn ("unexpected message", "peer=broker type=%d", (int) msg.type);
+            break;
+    }
+}
+
+//  Read and handle up to S_DRAIN_BUDGET messages.
+static void
+s_drain (session_t *self)
+{
+    for (int n = 0; n < S_DRAIN_BUDGET && self->sock; n++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
+            int e = errno;
+            zmq_msg_close (&frame);
+            if (e == EINTR)
+                continue;
+            if (e != EAGAIN)
+                log_warn ("receive failed", "error=\"%s\"", zmq_strerror (e));
+            break;
+        }
+        self->last_heard = uv_now (&self->loop);
+        self->heard = true;
+        self->lost_logged = false;
+        if (zmq_msg_more (&frame)) {
+            //  Every message is one frame; drop all parts of this one.
+            size_t parts = 1;
+            while (zmq_msg_more (&frame)) {
+                zmq_msg_close (&frame);
+                zmq_msg_init (&frame);
+                if (zmq_msg_recv (&frame, self->sock, 0) < 0)
+                    break;
+                parts++;
+            }
+            zmq_msg_close (&frame);
+            log_warn ("bad frame", "peer=broker error=ProtocolError why=\"%zu frames in one message\"",
+                      parts);
+            continue;
+        }
+        s_handle (self, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+    }
+}
+
+static void
+s_on_idle (uv_idle_t *idle)
+{
+    //  Only here to keep the loop from blocking; the prepare handle works.
+}
+
+//  End of a loop turn: read what waits, send this turn's outcomes, and
+//  decide whether the loop may sleep.
+static void
+s_on_prepare (uv_prepare_t *prepare)
+{
+    session_t *self = prepare->data;
+    s_drain (self);
+    s_flush (self);
+    if (s_readable (self))
+        uv_idle_start (&self->idle, s_on_idle);
+    else
+        uv_idle_stop (&self->idle);
+}
+
+static void
+s_on_poll (uv_poll_t *poll, int status, int events)
+{
+    session_t *self = poll->data;
+    if (status < 0) {
+        log_warn ("poll failed", "error=%s", uv_err_name (status));
+        return;
+    }
+    s_drain (self);
+}
+
+static void
+s_connect (session_t *self)
+{
+    void *sock = zmq_socket (self->ctx, ZMQ_DEALER);
+    if (!sock) {
+        log_error ("socket failed", "error=\"%s\" retry_ms=%llu", zmq_strerror (errno),
+                   (unsigned long long) self->interval_ms);
+        uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
+        return;
+    }
+    int linger = S_LINGER_MS;
+    int64_t max = (int64_t) self->options->max_frame;
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (zmq_connect (sock, self->options->broker) < 0) {
+        log_error ("connect failed", "broker=%s error=\"%s\" retry_ms=%llu",
+                   self->options->broker, zmq_strerror (errno),
+                   (unsigned long long) self->interval_ms);
+        zmq_close (sock);
+        uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
+        return;
+    }
+    int fd;
+    size_t size = sizeof fd;
+    uv_poll_t *poll = malloc (sizeof *poll);
+    if (zmq_getsockopt (sock, ZMQ_FD, &fd, &size) < 0 || !poll
+    || uv_poll_init (&self->loop, poll, fd) < 0) {
+        log_error ("cannot watch socket", "broker=%s retry_ms=%llu", self->options->broker,
+                   (unsigned long long) self->interval_ms);
+        free (poll);
+        zmq_close (sock);
+        uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
+        return;
+    }
+    poll->data = self;
+    uv_poll_start (poll, UV_READABLE, s_on_poll);
+    self->sock = sock;
+    self->poll = poll;
+    self->last_heard = uv_now (&self->loop);
+    self->heard = false;
+    s_send_ready (self);
+}
+
+static void
+s_on_tick (uv_timer_t *timer)
+{
+    session_t *self = timer->data;
+    if (!self->sock || self->stopping)
+        return;
+    uint64_t now = uv_now (&self->loop);
+    if (now - self->last_heard >= self->options->liveness * self->interval_ms) {
+        //  Paranoid Pirate: the broker is gone or forgot us. A fresh
+        //  socket gets a fresh identity and registers again; tasks still
+        //  running here report on the new link.
+        if (!self->lost_logged)
+            log_warn (self->heard ? "broker lost" : "broker not answering",
+                      "broker=%s silent_ms=%llu running=%u action=reconnect",
+                      self->options->broker, (unsigned long long) (now - self->last_heard),
+                      (unsigned) runner_running (self->runner));
+        else
+            log_debug ("broker still silent", "broker=%s", self->options->broker);
+        self->lost_logged = true;
+        s_close_socket (self, S_LINGER_MS);
+        s_connect (self);
+        return;
+    }
+    if (self->ready_pending)
+        s_send_ready (self);
+    s_flush (self);
+    if (now - self->last_sent >= self->interval_ms) {
+        zj_enc_simple (self->out, ZJ_MSG_HEARTBEAT, 0);
+        s_send (self, self->out);
+    }
+    //  Sends may have consumed the ZMQ_FD edge.
+    if (s_readable (self))
+        uv_idle_start (&self->idle, s_on_idle);
+}
+
+static void
+s_close_handle (uv_handle_t *handle)
+{
+    if (!uv_is_closing (handle))
+        uv_close (handle, NULL);
+}
+
+//  Stop: give back held tasks, end running ones, say goodbye, and let
+//  the loop run dry. A graceful drain would instead wait for the running
+//  tasks here before the DISCONNECT.
+static void
+s_stop (session_t *self, const char *reason)
+{
+    if (self->stopping)
+        return;
+    self->stopping = true;
+    uint32_t running = runner_running (self->runner);
+    uint32_t returned = runner_return_held (self->runner, s_add_return, self);
+    runner_abort_all (self->runner);
+    log_info ("stopping", "reason=%s proc=%d returned=%u aborted=%u", reason, self->proc,
+              (unsigned) returned, (unsigned) running);
+    s_flush (self);
+    if (self->sock) {
+        zj_enc_simple (self->out, ZJ_MSG_DISCONNECT, 0);
+        s_send (self, self->out);
+    }
+    s_close_socket (self, S_STOP_LINGER_MS);
+    s_close_handle ((uv_handle_t *) &self->sigterm);
+    s_close_handle ((uv_handle_t *) &self->sigint);
+    s_close_handle ((uv_handle_t *) &self->tick);
+    s_close_handle ((uv_handle_t *) &self->retry);
+    s_close_handle ((uv_handle_t *) &self->prepare);
+    s_close_handle ((uv_handle_t *) &self->idle);
+}
+
+static void
+s_on_signal (uv_signal_t *handle, int signum)
+{
+    session_t *self = handle->data;
+    s_stop (self, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int
+session_run (const options_t *options, int proc, const char *self_exe)
+{
+    session_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        log_error ("out of memory", "what=session");
+        return 1;
+    }
+    self->options = options;
+    self->proc = proc;
+    double ms = options->heartbeat * 1000.0;
+    self->interval_ms = ms < 1 ? 1 : (uint64_t) ms;
+    if (gethostname (self->host, sizeof self->host - 1) < 0)
+        snprintf (self->host, sizeof self->host, "localhost");
+    int rc = uv_loop_init (&self->loop);
+    if (rc < 0) {
+        log_error ("event loop failed", "error=\"%s\"", uv_strerror (rc));
+        free (self);
+        return 1;
+    }
+    self->out = zj_enc_new ();
+    self->done = zj_enc_new ();
+    self->ret = zj_enc_new ();
+    self->runner = runner_new (&self->loop, options, self_exe, s_on_done, self);
+    self->ctx = zmq_ctx_new ();
+    if (!self->out || !self->done || !self->ret || !self->runner || !self->ctx) {
+        log_error ("startup failed", "error=\"out of memory or no ZeroMQ context\"");
+        self->exit_code = 1;
+        goto cleanup;
+    }
+    uv_signal_init (&self->loop, &self->sigterm);
+    uv_signal_init (&self->loop, &self->sigint);
+    uv_timer_init (&self->loop, &self->tick);
+    uv_timer_init (&self->loop, &self->retry);
+    uv_prepare_init (&self->loop, &self->prepare);
+    uv_idle_init (&self->loop, &self->idle);
+    self->sigterm.data = self->sigint.data = self->tick.data = self->retry.data = self;
+    self->prepare.data = self->idle.data = self;
+    uv_signal_start (&self->sigterm, s_on_signal, SIGTERM);
+    uv_signal_start (&self->sigint, s_on_signal, SIGINT);
+    uv_prepare_start (&self->prepare, s_on_prepare);
+    uv_timer_start (&self->tick, s_on_tick, self->interval_ms, self->interval_ms);
+
+    size_t count;
+    const char *const *functions = runner_functions (self->runner, &count);
+    char list[1024] = "";
+    for (size_t i = 0, n = 0; i < count && n < sizeof list; i++)
+        n += (size_t) snprintf (list + n, sizeof list - n, "%s%s", i ? "," : "", functions[i]);
+    log_info ("connecting", "broker=%s proc=%d pid=%d name=%s credit=%llu functions=%s",
+              options->broker, proc, (int) getpid (), s_name (self),
+              (unsigned long long) options->concurrency + options->prefetch, list);
+    s_connect (self);
+    uv_run (&self->loop, UV_RUN_DEFAULT);
+
+cleanup:
+    runner_destroy (&self->runner);
+    s_close_socket (self, S_STOP_LINGER_MS);
+    //  Let closing handles (aborted commands, timers) finish.
+    uv_run (&self->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close (&self->loop) != 0)
+        log_warn ("event loop not empty at exit", "proc=%d", proc);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    zj_enc_destroy (&self->out);
+    zj_enc_destroy (&self->done);
+    zj_enc_destroy (&self->ret);
+    int code = self->exit_code;
+    free (self);
+    return code;
+}
+
+bool
+session_check_endpoint (const char *endpoint, char *why, size_t why_size)
+{
+    void *ctx = zmq_ctx_new ();
+    void *sock = ctx ? zmq_socket (ctx, ZMQ_DEALER) : NULL;
+    bool ok = sock != NULL;
+    if (!ok)
+        snprintf (why, why_size, "cannot create a ZeroMQ socket: %s", zmq_strerror (errno));
+    else {
+        int linger = 0;
+        zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect (sock, endpoint) < 0) {
+            snprintf (why, why_size,
+                      "--broker '%s': %s; give an endpoint like tcp://HOST:PORT",
+                      endpoint, zmq_strerror (errno));
+            ok = false;
+        }
+        zmq_close (sock);
+    }
+    if (ctx)
+        zmq_ctx_term (ctx);
+    return ok;
+}
