@@ -6,6 +6,7 @@
 #include "log.h"
 #include "ticket.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,14 +450,17 @@ void
 broker_tick (broker_t *self, double now)
 {
     s_warn_window (self, now);
-    double silence = self->cfg.heartbeat * self->cfg.liveness;
+    //  Each side heartbeats at its own interval and judges the other by
+    //  it: a worker is lost after liveness of the longer of the two
+    //  intervals, and hears from us at least as often as it asked.
     //  Losing a worker changes the table being walked: find one, act,
     //  start over. Workers are few and losses rare.
     for (;;) {
         size_t cursor = 0;
         worker_t *w, *silent = NULL;
         while ((w = peers_worker_next (self->peers, &cursor)))
-            if (now - w->last_seen >= silence) {
+            if (now - w->last_seen
+                >= fmax (self->cfg.heartbeat, w->heartbeat) * self->cfg.liveness) {
                 silent = w;
                 break;
             }
@@ -471,7 +475,9 @@ broker_tick (broker_t *self, double now)
     while ((w = peers_worker_next (self->peers, &cursor))) {
         if (w->sw.paused)
             sched_worker_pause (self->sched, &w->sw, false);
-        if (now - w->last_sent >= self->cfg.heartbeat) {
+        double interval = w->heartbeat > 0 ? fmin (w->heartbeat, self->cfg.heartbeat)
+                                           : self->cfg.heartbeat;
+        if (now - w->last_sent >= interval) {
             zj_enc_simple (self->enc, ZJ_MSG_HEARTBEAT, 0);
             broker_reply (self, BROKER_WORKERS, &w->id, self->enc);
             w->last_sent = now;

@@ -306,9 +306,10 @@ loop_new (const loop_config_t *config, broker_t *broker, char *why, size_t why_l
     self->check.data = self->idle.data = self->tick.data = self->expire.data = self;
     uv_check_start (&self->check, s_on_check);
     //  Several ticks per heartbeat interval keep heartbeats and loss
-    //  detection within a fraction of an interval of their due time.
+    //  detection within a fraction of an interval of their due time; at
+    //  least 20 a second, since a worker may ask for a shorter interval.
     double ms = config->heartbeat * 1000.0 / 4.0;
-    uint64_t tick_ms = ms < 10 ? 10 : ms > 1000 ? 1000 : (uint64_t) ms;
+    uint64_t tick_ms = ms < 10 ? 10 : ms > 50 ? 50 : (uint64_t) ms;
     uv_timer_start (&self->tick, s_on_tick, tick_ms, tick_ms);
     uv_timer_start (&self->expire, s_on_expire, 100, 100);
     return self;

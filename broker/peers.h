@@ -25,6 +25,7 @@ struct worker {
     int64_t pid;                //  process id from READY, 0 when not given
     double last_seen;           //  when it last sent anything
     double last_sent;           //  when we last sent it anything
+    double heartbeat;           //  its own interval from READY, 0 when not given
     bool dead;                  //  lost; freed by peers_reap
     worker_t *dead_next;        //  link in the dead list
 };

@@ -67,6 +67,7 @@ s_ready (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg, double
     s_copy_clean (w->name, sizeof w->name, msg->name);
     s_copy_clean (w->host, sizeof w->host, msg->host);
     w->pid = msg->pid;
+    w->heartbeat = msg->heartbeat;
     w->last_seen = now;
     char hex[129];
     //  A registration is news; a repeated one (the worker's own retry) is not.

@@ -272,10 +272,10 @@ void zj_enc_job (zj_enc_t *self, const zj_job_t *job)
 }
 
 void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
-                         int64_t pid, uint32_t credit, uint32_t count)
+                         int64_t pid, double heartbeat, uint32_t credit, uint32_t count)
 {
     s_header (self, 6, ZJ_MSG_READY, 0);
-    zj_enc_map (self, (uint32_t) (name != NULL) + (host != NULL) + (pid > 0));
+    zj_enc_map (self, (uint32_t) (name != NULL) + (host != NULL) + (pid > 0) + (heartbeat > 0));
     if (name) {
         zj_enc_cstr (self, "name");
         zj_enc_cstr (self, name);
@@ -287,6 +287,10 @@ void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
     if (pid > 0) {
         zj_enc_cstr (self, "pid");
         zj_enc_int (self, pid);
+    }
+    if (heartbeat > 0) {
+        zj_enc_cstr (self, "heartbeat");
+        zj_enc_double (self, heartbeat);
     }
     zj_enc_uint (self, credit);
     zj_enc_array (self, count);

@@ -345,7 +345,7 @@ static bool s_parse_state (mpread_t *r, zj_str_t *ticket, zj_state_t *state,
     return s_skip_extra (r, extra, why);
 }
 
-//  READY's info map: "name", "host", "pid"; other keys are ignored.
+//  READY's info map: "name", "host", "pid", "heartbeat"; other keys are ignored.
 static bool s_parse_info (mpread_t *r, zj_msg_t *msg, const char **why)
 {
     uint32_t pairs;
@@ -373,6 +373,12 @@ static bool s_parse_info (mpread_t *r, zj_msg_t *msg, const char **why)
         if (s_key_is (key, "pid")) {
             if (!s_read_int (r, &msg->pid))
                 FAIL ("READY info pid is not an integer");
+        }
+        else
+        if (s_key_is (key, "heartbeat")) {
+            if (!s_read_number (r, &msg->heartbeat) || !(msg->heartbeat > 0)
+                || msg->heartbeat > 3600)
+                FAIL ("READY info heartbeat is not a number of seconds in (0, 3600]");
         }
         else
         if (!mpread_skip (r, ZJ_MAX_DEPTH))

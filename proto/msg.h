@@ -112,6 +112,7 @@ typedef struct {
     zj_str_t name;              //  worker's self-chosen name (may be empty)
     zj_str_t host;              //  worker's host name (may be empty)
     int64_t pid;                //  worker's process id (0 when not given)
+    double heartbeat;           //  worker's heartbeat interval, seconds (0 when not given)
     uint32_t credit;            //  tasks the worker may hold at once, >= 1
     //  ERROR
     zj_str_t err_code;          //  stable name, e.g. "QueueFull"
@@ -192,8 +193,10 @@ void zj_enc_outcome (zj_enc_t *self, const zj_outcome_t *out);
 void zj_enc_jobs_begin (zj_enc_t *self, uint32_t count);
 void zj_enc_job (zj_enc_t *self, const zj_job_t *job);
 //  READY: header and info; then `count` function names with zj_enc_str.
+//  heartbeat: the worker's heartbeat interval in seconds (0 = not sent); the
+//  broker then heartbeats this worker at least that often.
 void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
-                         int64_t pid, uint32_t credit, uint32_t count);
+                         int64_t pid, double heartbeat, uint32_t credit, uint32_t count);
 //  STATS_REPLY: header; then exactly one map built with the generic calls.
 void zj_enc_stats_begin (zj_enc_t *self, uint64_t req);
 

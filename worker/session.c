@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <uv.h>
 #include <zmq.h>
@@ -53,6 +54,7 @@ typedef struct {
     bool stopping;              //  a signal came; no new tasks
     int exit_code;              //  what session_run returns
     char host[256];             //  host name, for READY
+    uint8_t id[16];             //  routing id, kept across reconnects
 } session_t;
 
 static void s_connect (session_t *self);
@@ -92,7 +94,7 @@ s_send_ready (session_t *self)
     const char *const *functions = runner_functions (self->runner, &count);
     uint64_t credit = (uint64_t) self->options->concurrency + self->options->prefetch;
     zj_enc_ready_begin (self->out, s_name (self), self->host, (int64_t) getpid (),
-                        (uint32_t) credit, (uint32_t) count);
+                        self->options->heartbeat, (uint32_t) credit, (uint32_t) count);
     for (size_t i = 0; i < count; i++)
         zj_enc_str (self->out, functions[i], strlen (functions[i]));
     self->ready_pending = s_send (self, self->out) < 0;
@@ -345,6 +347,10 @@ s_connect (session_t *self)
     int64_t max = (int64_t) self->options->max_frame;
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    //  The same routing id on every link of this process: after a reconnect
+    //  the broker (ROUTER_HANDOVER) still knows the worker and the tasks it
+    //  holds, so their outcomes are accepted rather than discarded.
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, self->id, sizeof self->id);
     if (zmq_connect (sock, self->options->broker) < 0) {
         log_error ("connect failed", "broker=%s error=\"%s\" retry_ms=%llu",
                    self->options->broker, zmq_strerror (errno),
@@ -463,6 +469,11 @@ session_run (const options_t *options, int proc, const char *self_exe)
     self->proc = proc;
     double ms = options->heartbeat * 1000.0;
     self->interval_ms = ms < 1 ? 1 : (uint64_t) ms;
+    //  A routing id must not start with a zero byte (libzmq reserves those).
+    if (getrandom (self->id, sizeof self->id, 0) != (ssize_t) sizeof self->id)
+        for (size_t i = 0; i < sizeof self->id; i++)
+            self->id[i] = (uint8_t) (rand () ^ getpid () >> (i % 4));
+    self->id[0] |= 0x80;
     if (gethostname (self->host, sizeof self->host - 1) < 0)
         snprintf (self->host, sizeof self->host, "localhost");
     int rc = uv_loop_init (&self->loop);

@@ -88,7 +88,7 @@ static void s_walk (zj_msg_t msg)
             break;
         case ZJ_MSG_READY: {
             zj_str_t fn;
-            zj_enc_ready_begin (s_enc, "n", "h", msg.pid, msg.credit, msg.count);
+            zj_enc_ready_begin (s_enc, "n", "h", msg.pid, msg.heartbeat, msg.credit, msg.count);
             for (; zj_msg_next_str (&msg, &fn); seen++)
                 zj_enc_str (s_enc, fn.ptr, fn.len);
             break;

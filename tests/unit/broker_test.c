@@ -104,7 +104,7 @@ s_submit (broker_t *b, const char *client, uint64_t req, const char *fn, int n,
 static void
 s_ready (broker_t *b, const char *worker, uint32_t credit, const char *fn, double now)
 {
-    zj_enc_ready_begin (s_enc, "w", "host", 123, credit, 1);
+    zj_enc_ready_begin (s_enc, "w", "host", 123, 0, credit, 1);
     zj_enc_cstr (s_enc, fn);
     s_in (b, BROKER_WORKERS, worker, now);
 }
@@ -349,7 +349,7 @@ test_bad_frames (void)
     //  client socket.
     zj_enc_simple (s_enc, ZJ_MSG_PING, 4);
     s_in (b, BROKER_WORKERS, "W1", 0.0);
-    zj_enc_ready_begin (s_enc, "w", "host", 123, 1, 1);
+    zj_enc_ready_begin (s_enc, "w", "host", 123, 0, 1, 1);
     zj_enc_cstr (s_enc, "f");
     s_in (b, BROKER_CLIENTS, "C4", 0.0);
     //  Empty frame.

@@ -264,7 +264,7 @@ static void test_ready (void)
 {
     zj_enc_t *enc = zj_enc_new ();
     const char *fns [] = { "echo", "sleep", "my.module:function" };
-    zj_enc_ready_begin (enc, "w1", "host.example", 4242, 16, 3);
+    zj_enc_ready_begin (enc, "w1", "host.example", 4242, 0.25, 16, 3);
     for (int i = 0; i < 3; i++)
         zj_enc_cstr (enc, fns [i]);
     frames_take (enc);
@@ -273,6 +273,7 @@ static void test_ready (void)
     ASSERT_VIEWEQ (msg.name, "w1");
     ASSERT_VIEWEQ (msg.host, "host.example");
     ASSERT_EQ (msg.pid, 4242);
+    ASSERT_TRUE (msg.heartbeat == 0.25);
     ASSERT_EQ (msg.credit, 16);
     ASSERT_EQ (msg.count, 3);
     zj_str_t fn;
@@ -283,7 +284,7 @@ static void test_ready (void)
     ASSERT_TRUE (!zj_msg_next_str (&msg, &fn));
 
     //  Everything in info is optional.
-    zj_enc_ready_begin (enc, NULL, NULL, 0, UINT32_MAX, 1);
+    zj_enc_ready_begin (enc, NULL, NULL, 0, 0, UINT32_MAX, 1);
     zj_enc_cstr (enc, "f");
     frames_take (enc);
     msg = frames_round_trip ();

@@ -177,7 +177,7 @@ void frames_reencode (const zj_msg_t *decoded, zj_enc_t *enc)
             char *name = msg.name.ptr ? frames_cstr (msg.name) : NULL;
             char *host = msg.host.ptr ? frames_cstr (msg.host) : NULL;
             zj_str_t fn;
-            zj_enc_ready_begin (enc, name, host, msg.pid, msg.credit, msg.count);
+            zj_enc_ready_begin (enc, name, host, msg.pid, msg.heartbeat, msg.credit, msg.count);
             while (zj_msg_next_str (&msg, &fn))
                 zj_enc_str (enc, fn.ptr, fn.len);
             free (name);
