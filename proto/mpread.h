@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 //  mpread - a bounded msgpack reader over untrusted bytes: one item at a
 //  time, never reads past `end`, never allocates, refuses container headers
-//  that claim more elements than bytes remain. Private to proto/.
+//  that claim more elements than bytes remain. The codec's own reader;
+//  worker/ and client/ use it too, to read values the codec validated.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
