@@ -9,6 +9,7 @@
 #include <string.h>
 #include "client.h"
 #include "future.h"
+#include "mpread.h"
 #include "msg.h"
 #include "wait.h"
 
@@ -32,57 +33,31 @@ struct zj_map {
 };
 
 //  ---------------------------------------------------------------------
-//  Reading chunk results: just enough msgpack for [[bool, any], ...] and
-//  [str, str, str]; zj_raw_span steps over values.
+//  Reading chunk results ([[bool, any], ...] and [str, str, str]) with
+//  the project's bounded reader; zj_raw_span steps over whole values.
 
+//  An array header at p; returns the first element, or NULL.
 static const uint8_t *s_read_array (const uint8_t *p, const uint8_t *end, uint32_t *n)
 {
-    if (p >= end)
+    mpread_t r = {p, end};
+    mpread_item_t it;
+    if (!mpread_item (&r, &it) || it.kind != MPREAD_ARRAY)
         return NULL;
-    if ((*p & 0xf0) == 0x90) {
-        *n = *p & 0x0f;
-        return p + 1;
-    }
-    if (*p == 0xdc && end - p >= 3) {
-        *n = (uint32_t) p[1] << 8 | p[2];
-        return p + 3;
-    }
-    if (*p == 0xdd && end - p >= 5) {
-        *n = (uint32_t) p[1] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 8 | p[4];
-        return p + 5;
-    }
-    return NULL;
+    *n = it.n;
+    return r.p;
 }
 
+//  A string at p; returns the byte after it, or NULL.
 static const uint8_t *s_read_str (const uint8_t *p, const uint8_t *end,
                                   const char **s, size_t *len)
 {
-    if (p >= end)
+    mpread_t r = {p, end};
+    mpread_item_t it;
+    if (!mpread_item (&r, &it) || it.kind != MPREAD_STR)
         return NULL;
-    size_t head, n;
-    if ((*p & 0xe0) == 0xa0) {
-        head = 1;
-        n = *p & 0x1f;
-    }
-    else if (*p == 0xd9 && end - p >= 2) {
-        head = 2;
-        n = p[1];
-    }
-    else if (*p == 0xda && end - p >= 3) {
-        head = 3;
-        n = (size_t) p[1] << 8 | p[2];
-    }
-    else if (*p == 0xdb && end - p >= 5) {
-        head = 5;
-        n = (size_t) p[1] << 24 | (size_t) p[2] << 16 | (size_t) p[3] << 8 | p[4];
-    }
-    else
-        return NULL;
-    if ((size_t) (end - p) - head < n)
-        return NULL;
-    *s = (const char *) p + head;
-    *len = n;
-    return p + head + n;
+    *s = (const char *) it.s.ptr;
+    *len = it.s.len;
+    return r.p;
 }
 
 //  One pair [ok, payload]. Sets *value/*len (ok) or map->item_error (not
@@ -92,10 +67,14 @@ static zj_err_t s_read_pair (zj_map_t *self, const uint8_t **value, size_t *len)
     const uint8_t *p = self->rd, *end = self->rd_end;
     size_t span = zj_raw_span (p, (size_t) (end - p));
     uint32_t n;
-    if (!span || !(p = s_read_array (p, end, &n)) || n < 2 || p >= end
-        || (*p != 0xc2 && *p != 0xc3))
+    mpread_item_t flag;
+    if (!span || !(p = s_read_array (p, end, &n)) || n < 2)
         goto bad;
-    bool ok = *p++ == 0xc3;
+    mpread_t r = {p, end};
+    if (!mpread_item (&r, &flag) || flag.kind != MPREAD_BOOL)
+        goto bad;
+    bool ok = flag.b;
+    p = r.p;
     size_t vlen = zj_raw_span (p, (size_t) (end - p));
     if (!vlen)
         goto bad;

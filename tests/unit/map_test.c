@@ -256,6 +256,84 @@ static void test_chunks (void)
     s_fake_fini (&fake);
 }
 
+//  Pairs that break the [ok, payload] shape, read with the bounded reader:
+//  each bad pair is a ProtocolError for its item, the good ones still count.
+static void test_bad_pairs (void)
+{
+    fake_t fake = {.fail_at = -1};
+    items_t it;
+    s_items (&it, 4);
+    zj_err_t err;
+    zj_map_t *map = zj__map_new_with (s_submit, &fake, it.items, it.lens, 4, 4, true, &err);
+    ASSERT_ERR (err, ZJ_OK);
+    zj_enc_t *enc = zj_enc_new ();
+    zj_enc_array (enc, 4);
+    zj_enc_array (enc, 2);      //  [1, "x"]: the flag is not a bool
+    zj_enc_int (enc, 1);
+    zj_enc_cstr (enc, "x");
+    zj_enc_array (enc, 2);      //  [false, 7]: the error is not [type, message, tb]
+    zj_enc_bool (enc, false);
+    zj_enc_int (enc, 7);
+    zj_enc_array (enc, 2);      //  [false, ["T", 3]]: a message that is not a string
+    zj_enc_bool (enc, false);
+    zj_enc_array (enc, 2);
+    zj_enc_cstr (enc, "T");
+    zj_enc_int (enc, 3);
+    zj_enc_array (enc, 2);      //  [true, 40]: fine
+    zj_enc_bool (enc, true);
+    zj_enc_int (enc, 40);
+    s_settle_enc (fake.futures[0], enc);
+    size_t index;
+    const uint8_t *value;
+    size_t len;
+    const zj_error_t *error;
+    //  A bad flag leaves the rest of the chunk unreadable.
+    for (size_t i = 0; i < 4; i++) {
+        ASSERT_ERR (zj_map_next (map, 0, &index, &value, &len, &error), ZJ_EPROTO);
+        ASSERT_EQ (index, i);
+        ASSERT_STREQ (zj_error_type (error), "ProtocolError");
+    }
+    zj_map_destroy (&map);
+
+    //  The same without the bad flag: the bad errors are per item.
+    map = zj__map_new_with (s_submit, &fake, it.items, it.lens, 3, 3, true, &err);
+    zj_enc_reset (enc);
+    zj_enc_array (enc, 3);
+    zj_enc_array (enc, 2);
+    zj_enc_bool (enc, false);
+    zj_enc_int (enc, 7);
+    zj_enc_array (enc, 2);
+    zj_enc_bool (enc, false);
+    zj_enc_array (enc, 2);
+    zj_enc_cstr (enc, "T");
+    zj_enc_int (enc, 3);
+    zj_enc_array (enc, 2);
+    zj_enc_bool (enc, true);
+    zj_enc_int (enc, 40);
+    s_settle_enc (fake.futures[1], enc);
+    for (size_t i = 0; i < 2; i++) {
+        ASSERT_ERR (zj_map_next (map, 0, &index, &value, &len, &error), ZJ_EPROTO);
+        ASSERT_EQ (index, i);
+        ASSERT_STREQ (zj_error_type (error), "ProtocolError");
+    }
+    ASSERT_ERR (zj_map_next (map, 0, &index, &value, &len, &error), ZJ_OK);
+    ASSERT_EQ (index, 2);
+    ASSERT_EQ (len, 1);
+    ASSERT_EQ (value[0], 40);
+    zj_map_destroy (&map);
+
+    //  Truncated and lying headers are refused, never read past.
+    const uint8_t trunc[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    ASSERT_TRUE (!zj__is_array (trunc, sizeof trunc));
+    ASSERT_TRUE (!zj__is_array (trunc, 2));
+    const uint8_t one[] = {0x91, 0x01};
+    ASSERT_TRUE (zj__is_array (one, sizeof one));
+    ASSERT_TRUE (!zj__is_array (one, 1));
+    zj_enc_destroy (&enc);
+    zj_enc_destroy (&it.enc);
+    s_fake_fini (&fake);
+}
+
 static void test_bad_input (void)
 {
     fake_t fake = {.fail_at = -1};
@@ -289,6 +367,7 @@ int main (void)
     ZT_RUN (test_plain_ordered);
     ZT_RUN (test_plain_unordered);
     ZT_RUN (test_chunks);
+    ZT_RUN (test_bad_pairs);
     ZT_RUN (test_bad_input);
     return 0;
 }
