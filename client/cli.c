@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli_args.h"
+#include "cli_table.h"
 #include "json.h"
 #include "log.h"
 #include "zj_config.h"
@@ -216,6 +217,37 @@ static int s_cmd_cancel (cli_t *cli)
                      zj_state_name ((zj_state_t) state));
             return CLI_EXIT_FAILED;
     }
+}
+
+//  `zjob workers` and `zjob queues`: the STATS map's list under key, as
+//  JSON for scripts or as a table for people.
+static int s_cmd_list (cli_t *cli, const char *key, char *(*table) (const json_t *stats))
+{
+    zj_err_t err;
+    char *text = zj_client_stats_json (cli->client, &err);
+    if (!text)
+        return s_report (cli, err, NULL, NULL);
+    json_error_t jerr;
+    json_t *stats = json_loads (text, 0, &jerr);
+    free (text);
+    const json_t *list = json_object_get (stats, key);
+    if (!json_is_array (list)) {
+        fprintf (stderr, "zjob: the broker at %s sent statistics without a '%s' list; do "
+                 "zjobd and zjob have the same version (%s)?\n", cli->args->broker, key,
+                 ZJ_VERSION);
+        json_decref (stats);
+        return CLI_EXIT_REFUSED;
+    }
+    char *out = cli->args->json ? json_dumps (list, JSON_INDENT (2) | JSON_PRESERVE_ORDER)
+                                : table (stats);
+    json_decref (stats);
+    if (!out)
+        return s_report (cli, ZJ_ENOMEM, NULL, NULL);
+    fputs (out, stdout);
+    if (cli->args->json)
+        fputc ('\n', stdout);
+    free (out);
+    return fflush (stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
 static int s_cmd_stats (cli_t *cli)
@@ -564,6 +596,8 @@ int main (int argc, char **argv)
         case CLI_CANCEL: code = s_cmd_cancel (&cli); break;
         case CLI_MAP:    code = s_cmd_map (&cli); break;
         case CLI_STATS:  code = s_cmd_stats (&cli); break;
+        case CLI_WORKERS: code = s_cmd_list (&cli, "workers", cli_table_workers); break;
+        case CLI_QUEUES: code = s_cmd_list (&cli, "queues", cli_table_queues); break;
         default:         code = CLI_EXIT_USAGE; break;
     }
     //  Leave running tasks alone: after a timeout or `submit`, the tasks

@@ -22,6 +22,7 @@ typedef enum {
     OPT_TASK_TIMEOUT,
     OPT_UNORDERED,
     OPT_CHUNKSIZE,
+    OPT_JSON,
 } opt_id_t;
 
 #define CMD(c) (1u << (c))
@@ -42,11 +43,12 @@ static const struct {
     {"task-timeout", OPT_TASK_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"unordered", OPT_UNORDERED, false, CMD (CLI_MAP)},
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
+    {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES)},
 };
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
 static const char *s_names[] = {"", "run", "submit", "result", "status",
-                                "cancel", "map", "stats", "help"};
+                                "cancel", "map", "stats", "workers", "queues", "help"};
 
 const char *cli_cmd_name (cli_cmd_t cmd)
 {
@@ -135,6 +137,9 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             if (!s_integer (self, name, value, 1, &n))
                 return false;
             self->chunksize = (size_t) n;
+            return true;
+        case OPT_JSON:
+            self->json = true;
             return true;
     }
     return false;
@@ -238,8 +243,11 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
             self->ticket = ops[0];
             return true;
         case CLI_STATS:
+        case CLI_WORKERS:
+        case CLI_QUEUES:
             if (nops)
-                return s_fail (self, "zjob stats takes no operands ('%s')", ops[0]);
+                return s_fail (self, "zjob %s takes no operands ('%s')", s_names[self->cmd],
+                               ops[0]);
             return true;
         case CLI_HELP:
             if (nops > 1)
@@ -297,6 +305,8 @@ static const char *s_usage[] = {
     [CLI_CANCEL] = "usage: zjob cancel TICKET",
     [CLI_MAP] = "usage: zjob map FN [--unordered] [--chunksize N] [--timeout SEC] < LINES",
     [CLI_STATS] = "usage: zjob stats",
+    [CLI_WORKERS] = "usage: zjob workers [--json]",
+    [CLI_QUEUES] = "usage: zjob queues [--json]",
     [CLI_HELP] = "usage: zjob help [COMMAND]",
 };
 
@@ -315,6 +325,8 @@ static const char *s_help[] = {
         "  cancel TICKET       cancel a task that has not started yet\n"
         "  map FN              run FN once per line of stdin; print one result per line\n"
         "  stats               print the broker's statistics as JSON\n"
+        "  workers             list the workers: host, pid, functions, credit, load\n"
+        "  queues              list the queues: depth, oldest task, counts\n"
         "  help [COMMAND]      show help for a command\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_RUN] =
@@ -371,7 +383,7 @@ static const char *s_help[] = {
         "Tasks are submitted while stdin is still being read.\n"
         "\n"
         "A failed item prints {\"error\": {\"type\": T, \"message\": M}} in its place on\n"
-        "stdout and 'item N failed: T: M' on stderr (items count from 0); the\n"
+        "stdout and 'item N failed: T: M' on stderr (items count from 1); the\n"
         "others go on. On a terminal, stderr shows a progress bar.\n"
         "\n"
         "Options:\n"
@@ -384,6 +396,35 @@ static const char *s_help[] = {
         "usage: zjob stats\n"
         "\n"
         "Print the broker's statistics (tasks, counters, queues, workers) as JSON.\n"
+        "\n" GLOBAL_OPTS "\n" EXIT_CODES,
+    [CLI_WORKERS] =
+        "usage: zjob workers [--json]\n"
+        "\n"
+        "List the workers registered with the broker, one per line, sorted by name:\n"
+        "  ID         the start of the worker's id\n"
+        "  NAME       the name it gave (zjob-worker --name)\n"
+        "  HOST, PID  where its process runs\n"
+        "  FUNCTIONS  what it runs (+N: N more not shown)\n"
+        "  CREDIT     tasks it may hold at once\n"
+        "  RUNNING    tasks it holds now\n"
+        "  LAST SEEN  time since the broker last heard from it\n"
+        "  LIVENESS   how the broker judges it, when the broker says\n"
+        "\n"
+        "Options:\n"
+        "  --json  print the broker's worker list as JSON instead, for scripts\n"
+        "\n" GLOBAL_OPTS "\n" EXIT_CODES,
+    [CLI_QUEUES] =
+        "usage: zjob queues [--json]\n"
+        "\n"
+        "List the broker's queues, one per function, sorted by function:\n"
+        "  DEPTH      tasks waiting for a worker\n"
+        "  RUNNING    tasks at workers\n"
+        "  WORKERS    workers that run the function\n"
+        "  OLDEST     how long the oldest waiting task has waited\n"
+        "  SUBMITTED, COMPLETED, FAILED, CANCELLED  counts since the broker started\n"
+        "\n"
+        "Options:\n"
+        "  --json  print the broker's queue list as JSON instead, for scripts\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_HELP] = NULL,
 };

@@ -33,6 +33,8 @@ typedef enum {
     CLI_CANCEL,
     CLI_MAP,
     CLI_STATS,
+    CLI_WORKERS,
+    CLI_QUEUES,
     CLI_HELP,
 } cli_cmd_t;
 
@@ -52,6 +54,7 @@ typedef struct {
     double task_timeout;        //  --task-timeout: seconds the task may run; 0 = no limit
     bool unordered;             //  map --unordered
     size_t chunksize;           //  map --chunksize; default 1
+    bool json;                  //  workers, queues --json: for scripts
     char error[256];            //  the usage error when parsing failed
 } cli_args_t;
 

@@ -68,6 +68,14 @@ static void test_other_commands (void)
     ASSERT_TRUE (PARSE (&a, NULL, "stats"));
     ASSERT_EQ (a.cmd, CLI_STATS);
     cli_args_fini (&a);
+    ASSERT_TRUE (PARSE (&a, NULL, "workers"));
+    ASSERT_EQ (a.cmd, CLI_WORKERS);
+    ASSERT_TRUE (!a.json);
+    cli_args_fini (&a);
+    ASSERT_TRUE (PARSE (&a, NULL, "--json", "queues"));
+    ASSERT_EQ (a.cmd, CLI_QUEUES);
+    ASSERT_TRUE (a.json);
+    cli_args_fini (&a);
     ASSERT_TRUE (PARSE (&a, NULL, "help", "map"));
     ASSERT_EQ (a.cmd, CLI_HELP);
     ASSERT_EQ (a.help_cmd, CLI_MAP);
@@ -110,6 +118,8 @@ static void test_usage_errors (void)
     s_expect_error (&a, PARSE (&a, NULL, "map", "f", "--chunksize", "0"), "at least 1");
     s_expect_error (&a, PARSE (&a, NULL, "map", "f", "1"), "from stdin");
     s_expect_error (&a, PARSE (&a, NULL, "stats", "x"), "no operands");
+    s_expect_error (&a, PARSE (&a, NULL, "workers", "x"), "zjob workers takes no operands");
+    s_expect_error (&a, PARSE (&a, NULL, "run", "f", "--json"), "takes no --json");
     s_expect_error (&a, PARSE (&a, NULL, "--connect-timeout", "0", "stats"), "above 0");
     s_expect_error (&a, PARSE (&a, NULL, "--unordered=1", "map", "f"), "takes no value");
     s_expect_error (&a, PARSE (&a, NULL, "help", "nope"), "not a zjob command");
@@ -122,6 +132,9 @@ static void test_help_and_codes (void)
     ASSERT_TRUE (strstr (cli_help (CLI_MAP), "Exit codes:"));
     ASSERT_TRUE (strstr (cli_help (CLI_RUN), "--task-timeout SEC"));
     ASSERT_TRUE (strstr (cli_usage_line (CLI_CANCEL), "zjob cancel TICKET"));
+    ASSERT_TRUE (strstr (cli_help (CLI_WORKERS), "LAST SEEN"));
+    ASSERT_TRUE (strstr (cli_help (CLI_QUEUES), "--json"));
+    ASSERT_TRUE (strstr (cli_help (CLI_NONE), "  workers "));
     ASSERT_EQ (cli_exit_code (ZJ_OK), 0);
     ASSERT_EQ (cli_exit_code (ZJ_ETASK), 1);
     ASSERT_EQ (cli_exit_code (ZJ_ETIMEDOUT), 3);
