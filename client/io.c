@@ -240,7 +240,7 @@ static void s_encode (zj_client_t *self, zj__req_t *req)
     const char *ticket;
     switch (req->type) {
         case ZJ_MSG_SUBMIT:
-            zj_enc_submit_begin (enc, req->id, req->nitems);
+            zj_enc_submit_begin (enc, req->id, req->nitems, NULL);
             for (uint32_t i = 0; i < req->nitems; i++) {
                 const zj__item_t *it = &req->items[i];
                 zj_task_t task = {

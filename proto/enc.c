@@ -4,12 +4,16 @@
 //  loudly: an allocation failure sets a flag the caller checks once.
 #include <msgpack.h>
 #include <stdlib.h>
+#include <string.h>
 #include "msg.h"
 
 struct zj_enc {
     msgpack_sbuffer buf;        //  the bytes; memory kept across resets
     msgpack_packer pk;          //  writes into buf
     bool failed;                //  an allocation failed since the last reset
+    uint32_t tasks_left;        //  SUBMIT: zj_enc_task calls before the client id
+    uint8_t client_len;         //  SUBMIT: client id to write after the tasks, 0 = none
+    char client[ZJ_MAX_CLIENT]; //  its bytes
 };
 
 zj_enc_t *zj_enc_new (void)
@@ -35,6 +39,8 @@ void zj_enc_reset (zj_enc_t *self)
 {
     msgpack_sbuffer_clear (&self->buf);
     self->failed = false;
+    self->tasks_left = 0;
+    self->client_len = 0;
 }
 
 const uint8_t *zj_enc_data (zj_enc_t *self)
@@ -175,10 +181,24 @@ void zj_enc_error (zj_enc_t *self, uint64_t req, zj_err_t code, const char *mess
     zj_enc_cstr (self, message ? message : zj_strerror (code));
 }
 
-void zj_enc_submit_begin (zj_enc_t *self, uint64_t req, uint32_t count)
+void zj_enc_submit_begin (zj_enc_t *self, uint64_t req, uint32_t count, const char *client)
 {
-    s_header (self, 4, ZJ_MSG_SUBMIT, req);
+    size_t len = client ? strlen (client) : 0;
+    s_header (self, client ? 5 : 4, ZJ_MSG_SUBMIT, req);
     zj_enc_array (self, count);
+    if (!client)
+        return;
+    //  The decoder refuses a SUBMIT with a bad id: fail here instead.
+    bool ok = len >= 1 && len <= ZJ_MAX_CLIENT && count > 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = client[i] >= 0x21 && client[i] <= 0x7e;
+    if (!ok) {
+        self->failed = true;
+        return;
+    }
+    memcpy (self->client, client, len);
+    self->client_len = (uint8_t) len;
+    self->tasks_left = count;
 }
 
 void zj_enc_task (zj_enc_t *self, const zj_task_t *task)
@@ -210,6 +230,8 @@ void zj_enc_task (zj_enc_t *self, const zj_task_t *task)
         zj_enc_cstr (self, "chunk");
         zj_enc_bool (self, true);
     }
+    if (self->client_len && self->tasks_left && --self->tasks_left == 0)
+        zj_enc_str (self, self->client, self->client_len);
 }
 
 void zj_enc_tickets_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count)

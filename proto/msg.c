@@ -551,6 +551,22 @@ static zj_err_t s_decode (const uint8_t *data, size_t size, size_t max_frame,
             }
             break;
         }
+        case ZJ_MSG_SUBMIT:
+            ok = s_parse_list (&r, msg, why);
+            //  The optional client id: nil is the same as absent.
+            if (ok && n - 3 > (uint32_t) fields) {
+                if (mpread_at_str (&r)) {
+                    if (!s_read_str (&r, &msg->client) || !s_is_name (msg->client, ZJ_MAX_CLIENT))
+                        *why = "SUBMIT client is not 1..64 bytes of printable ASCII", ok = false;
+                }
+                else
+                if (r.p < r.end && *r.p == 0xc0)
+                    r.p++;
+                else
+                    *why = "SUBMIT client is neither a string nor nil", ok = false;
+                fields++;
+            }
+            break;
         default:
             if (fields == 1)
                 ok = s_parse_list (&r, msg, why);

@@ -16,6 +16,7 @@
 #define ZJ_MAX_DEPTH          32                    //  nesting of containers
 #define ZJ_MAX_TICKET         64                    //  bytes in a ticket
 #define ZJ_MAX_FN             128                   //  bytes in a function name
+#define ZJ_MAX_CLIENT         64                    //  bytes in a SUBMIT client id
 
 //  Message types. The number travels on the wire; never renumber.
 typedef enum {
@@ -108,6 +109,9 @@ typedef struct {
     zj_msg_type_t type;         //  what this is
     uint64_t req;               //  request id chosen by the requester; 0 = none
     uint32_t count;             //  entries in the list (tasks, tickets, outcomes...)
+    //  SUBMIT
+    zj_str_t client;            //  the submitter's id for idempotent resends, or
+                                //  {NULL, 0} when absent
     //  READY
     zj_str_t name;              //  worker's self-chosen name (may be empty)
     zj_str_t host;              //  worker's host name (may be empty)
@@ -178,7 +182,11 @@ uint8_t *zj_enc_take (zj_enc_t *self, size_t *size);
 //  entries with the matching zj_enc_* entry call.
 void zj_enc_simple (zj_enc_t *self, zj_msg_type_t type, uint64_t req);  //  PING, PONG, HEARTBEAT, DISCONNECT, STATS
 void zj_enc_error (zj_enc_t *self, uint64_t req, zj_err_t code, const char *message);
-void zj_enc_submit_begin (zj_enc_t *self, uint64_t req, uint32_t count);
+//  SUBMIT: header; then exactly `count` zj_enc_task calls. `client` (1 to
+//  ZJ_MAX_CLIENT printable ASCII bytes, NUL-terminated, copied) is the
+//  sender's id that makes (client, req) idempotent; NULL leaves it out.
+//  It travels after the tasks: the last zj_enc_task call writes it.
+void zj_enc_submit_begin (zj_enc_t *self, uint64_t req, uint32_t count, const char *client);
 void zj_enc_task (zj_enc_t *self, const zj_task_t *task);
 //  SUBMITTED, FETCH, STATUS, CANCEL, ABORT, RETURN
 void zj_enc_tickets_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count);

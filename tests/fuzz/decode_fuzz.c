@@ -43,7 +43,9 @@ static void s_walk (zj_msg_t msg)
     switch (msg.type) {
         case ZJ_MSG_SUBMIT: {
             zj_task_t t;
-            zj_enc_submit_begin (s_enc, msg.req, msg.count);
+            char client[ZJ_MAX_CLIENT + 1] = "";
+            memcpy (client, msg.client.ptr ? msg.client.ptr : "", msg.client.len);
+            zj_enc_submit_begin (s_enc, msg.req, msg.count, msg.client.ptr ? client : NULL);
             for (; zj_msg_next_task (&msg, &t); seen++) {
                 s_value (t.args);
                 zj_enc_task (s_enc, &t);

@@ -92,7 +92,7 @@ s_submit (broker_t *b, const char *client, uint64_t req, const char *fn, int n,
           int64_t prio, double now)
 {
     static const uint8_t args[] = {0x91, 0x2a};        //  [42]
-    zj_enc_submit_begin (s_enc, req, (uint32_t) n);
+    zj_enc_submit_begin (s_enc, req, (uint32_t) n, NULL);
     for (int i = 0; i < n; i++) {
         zj_task_t t = {.fn = {fn, strlen (fn)}, .args = {args, sizeof args},
                        .priority = prio, .max_retries = -1};

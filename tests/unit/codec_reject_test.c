@@ -125,6 +125,24 @@ static void test_submit_fields (void)
     ASSERT_TRUE (zj_msg_next_task (&msg, &task));
     ASSERT_EQ (task.max_retries, -1);
     ASSERT_EQ (task.priority, 3);
+
+    //  The optional client id after the tasks: 1..64 printable ASCII
+    //  bytes, or nil for none.
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],'c']", ZJ_OK);
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_OK);
+    ASSERT_VIEWEQ (msg.client, "c");
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],null]", ZJ_OK);
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_OK);
+    ASSERT_TRUE (msg.client.ptr == NULL && msg.client.len == 0);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],'0123456789012345678901234567890123456789012345678901234567890123']", ZJ_OK);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],'01234567890123456789012345678901234567890123456789012345678901234']", ZJ_EPROTO);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],'']", ZJ_EPROTO);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],'a b']", ZJ_EPROTO);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],7]", ZJ_EPROTO);
+    EXPECT_JSON ("[1,1,0,[['f',[],{}]],{'x':1}]", ZJ_EPROTO);
+    EXPECT_HEX ("95 01 01 00 91 93 a1 66 90 80 c4 01 'c'", ZJ_EPROTO);   //  bin, not str
+    EXPECT_HEX ("95 01 01 00 91 93 a1 66 90 80 a2 'c' 0a", ZJ_EPROTO);   //  control byte
+    EXPECT_HEX ("95 01 01 00 91 93 a1 66 90 80 a2 'c' c3", ZJ_EPROTO);   //  not ASCII
 }
 
 static void test_ready_fields (void)
@@ -343,7 +361,7 @@ static void test_sizes (void)
 static void test_truncation (void)
 {
     zj_enc_t *enc = zj_enc_new ();
-    zj_enc_submit_begin (enc, 300, 3);
+    zj_enc_submit_begin (enc, 300, 3, "cli-7");
     zj_enc_task (enc, &(zj_task_t) { .fn = S ("echo"), .args = frames_raw ("[1,'x',[2.5,{'k':null}]]"),
                                      .max_retries = -1 });
     zj_enc_task (enc, &(zj_task_t) { .fn = S ("sleep"), .args = frames_raw ("[70000]"), .priority = -1,
@@ -371,7 +389,8 @@ static void test_extra_fields (void)
 {
     //  Later versions may append fields: to messages and to every entry.
     EXPECT_JSON ("[1,12,5,'later',{'x':[1,2]},null]", ZJ_OK);
-    EXPECT_JSON ("[1,1,0,[['f',[],{},'later',[1]]],{'x':1}]", ZJ_OK);
+    EXPECT_JSON ("[1,1,0,[['f',[],{},'later',[1]]],'c1',{'x':1}]", ZJ_OK);
+    EXPECT_JSON ("[1,1,0,[['f',[],{},'later',[1]]],null,{'x':1}]", ZJ_OK);
     EXPECT_JSON ("[1,21,0,[['t','f',[],0,false,{'later':true}]]]", ZJ_OK);
     EXPECT_JSON ("[1,10,0,[['t',5,null,1,2,3]]]", ZJ_OK);
     EXPECT_JSON ("[1,5,0,[['t',1,'x']]]", ZJ_OK);

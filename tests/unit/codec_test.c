@@ -21,7 +21,7 @@ static void test_submit (void)
         { .fn = S ("a.b:c~!"), .args = frames_raw ("[[1],[2,3],[]]"), .priority = INT64_MAX,
           .timeout = 1e-3, .max_retries = 7, .chunk = true },
     };
-    zj_enc_submit_begin (enc, 42, 3);
+    zj_enc_submit_begin (enc, 42, 3, NULL);
     for (int i = 0; i < 3; i++)
         zj_enc_task (enc, &t [i]);
     frames_take (enc);
@@ -46,7 +46,7 @@ static void test_submit (void)
     ASSERT_TRUE (!zj_msg_next_task (&msg, &extra));
 
     //  The default task's options are an empty map: one byte, 0x80.
-    zj_enc_submit_begin (enc, 1, 1);
+    zj_enc_submit_begin (enc, 1, 1, NULL);
     zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .args = frames_raw ("[]"), .max_retries = -1 });
     frames_take (enc);
     uint8_t expect [] = { 0x94, 0x01, 0x01, 0x01, 0x91, 0x93, 0xa1, 'f', 0x90, 0x80 };
@@ -54,10 +54,59 @@ static void test_submit (void)
     ASSERT_TRUE (memcmp (frames_data, expect, sizeof expect) == 0);
 
     //  Absent args travel as an empty array.
-    zj_enc_submit_begin (enc, 1, 1);
+    zj_enc_submit_begin (enc, 1, 1, NULL);
     zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .max_retries = -1 });
     frames_take (enc);
     ASSERT_TRUE (memcmp (frames_data, expect, sizeof expect) == 0);
+    zj_enc_destroy (&enc);
+}
+
+static void test_submit_client (void)
+{
+    zj_enc_t *enc = zj_enc_new ();
+    //  The client id is the fifth element, written after the last task.
+    zj_enc_submit_begin (enc, 9, 2, "cli-42");
+    zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .max_retries = -1 });
+    zj_enc_task (enc, &(zj_task_t) { .fn = S ("g"), .max_retries = -1 });
+    frames_take (enc);
+    uint8_t expect [] = { 0x95, 0x01, 0x01, 0x09, 0x92, 0x93, 0xa1, 'f', 0x90, 0x80,
+                          0x93, 0xa1, 'g', 0x90, 0x80, 0xa6, 'c', 'l', 'i', '-', '4', '2' };
+    ASSERT_EQ (frames_size, sizeof expect);
+    ASSERT_TRUE (memcmp (frames_data, expect, sizeof expect) == 0);
+    zj_msg_t msg = frames_round_trip ();
+    ASSERT_VIEWEQ (msg.client, "cli-42");
+    ASSERT_TRUE (frames_inside (msg.client.ptr, msg.client.len));
+    ASSERT_EQ (msg.count, 2);
+
+    //  Without one, the field is absent and the view empty.
+    zj_enc_submit_begin (enc, 9, 1, NULL);
+    zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .max_retries = -1 });
+    frames_take (enc);
+    msg = frames_round_trip ();
+    ASSERT_TRUE (msg.client.ptr == NULL && msg.client.len == 0);
+
+    //  64 bytes is the longest id; a reset forgets a pending one.
+    const char *longest = "0123456789012345678901234567890123456789012345678901234567890123";
+    zj_enc_submit_begin (enc, 1, 1, longest);
+    zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .max_retries = -1 });
+    frames_take (enc);
+    msg = frames_round_trip ();
+    ASSERT_VIEWEQ (msg.client, longest);
+    zj_enc_submit_begin (enc, 1, 3, "pending");
+    zj_enc_tickets_begin (enc, ZJ_MSG_FETCH, 1, 1);
+    zj_enc_cstr (enc, "t");
+    frames_take (enc);
+    msg = frames_round_trip ();
+    ASSERT_EQ (msg.type, ZJ_MSG_FETCH);
+
+    //  Ids the decoder would refuse fail at the encoder instead.
+    const char *bad [] = { "", "has space", "tab\t",
+                           "01234567890123456789012345678901234567890123456789012345678901234" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        zj_enc_submit_begin (enc, 1, 1, bad [i]);
+        zj_enc_task (enc, &(zj_task_t) { .fn = S ("f"), .max_retries = -1 });
+        ASSERT_TRUE (zj_enc_failed (enc));
+    }
     zj_enc_destroy (&enc);
 }
 
@@ -392,6 +441,7 @@ static void test_state_names (void)
 int main (void)
 {
     ZT_RUN (test_submit);
+    ZT_RUN (test_submit_client);
     ZT_RUN (test_tickets);
     ZT_RUN (test_states);
     ZT_RUN (test_simple);

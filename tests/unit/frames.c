@@ -146,7 +146,9 @@ void frames_reencode (const zj_msg_t *decoded, zj_enc_t *enc)
             break;
         case ZJ_MSG_SUBMIT: {
             zj_task_t task;
-            zj_enc_submit_begin (enc, msg.req, msg.count);
+            char *client = msg.client.ptr ? frames_cstr (msg.client) : NULL;
+            zj_enc_submit_begin (enc, msg.req, msg.count, client);
+            free (client);
             while (zj_msg_next_task (&msg, &task))
                 zj_enc_task (enc, &task);
             break;
@@ -207,6 +209,7 @@ void frames_expect_same (zj_msg_t a, zj_msg_t b)
     ASSERT_TRUE (frames_str_eq (a.err_code, b.err_code));
     ASSERT_TRUE (frames_str_eq (a.err_message, b.err_message));
     ASSERT_TRUE (frames_raw_eq (a.stats, b.stats));
+    ASSERT_TRUE (frames_str_eq (a.client, b.client));
     if (a.type == ZJ_MSG_READY) {
         ASSERT_EQ (a.credit, b.credit);
         ASSERT_EQ (a.pid > 0 ? a.pid : 0, b.pid);
