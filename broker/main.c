@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "broker.h"
+#include "conffile.h"
 #include "log.h"
 #include "loop.h"
 #include "msg.h"
@@ -36,6 +37,9 @@ s_usage (FILE *out)
         "The zjob broker: takes tasks from clients on one ZeroMQ socket, hands them\n"
         "to workers on another and keeps their results for a while.\n"
         "\n"
+        "  --config FILE         read settings from FILE first (ZPL, e.g.\n"
+        "                        /etc/zjob/zjobd.conf: `retention = 600`; every flag\n"
+        "                        below is a key); flags given here override it\n"
         "  --clients EP          endpoint for clients (default tcp://127.0.0.1:5555)\n"
         "  --workers EP          endpoint for workers (default tcp://127.0.0.1:5556)\n"
         "                        a port of * picks a free port\n"
@@ -59,11 +63,22 @@ s_usage (FILE *out)
         ZJ_MAX_FRAME_DEFAULT);
 }
 
+//  While a config file entry is checked, usage errors go here instead of
+//  stderr, so that conffile reports them with the file and line.
+static char *s_capture;
+static size_t s_capture_len;
+//  The config file: flags in argv point into it until exit.
+static conffile_t *s_conffile;
+
 static void
 s_usage_error (const char *fmt, const char *flag, const char *value)
 {
     char why[512];
     snprintf (why, sizeof why, fmt, flag, value);
+    if (s_capture) {
+        snprintf (s_capture, s_capture_len, "%s", why);
+        return;
+    }
     fprintf (stderr, "zjobd: error usage why=\"%s\" hint=\"run zjobd --help\"\n", why);
 }
 
@@ -100,6 +115,8 @@ s_parse (int argc, char **argv, config_t *cfg)
 {
     enum { O_CLIENTS = 256, O_WORKERS, O_ENDPOINTS, O_RETENTION, O_HEARTBEAT, O_LIVENESS,
            O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION };
+    //  Every flag but help and version is a config key too: list new
+    //  ones in s_conf_keys.
     static const struct option opts[] = {
         {"clients", required_argument, NULL, O_CLIENTS},
         {"workers", required_argument, NULL, O_WORKERS},
@@ -188,6 +205,29 @@ s_parse (int argc, char **argv, config_t *cfg)
     return -1;
 }
 
+//  Config file keys: every flag but --config, --help and --version.
+static const conffile_key_t s_conf_keys[] = {
+    {"clients", false}, {"workers", false}, {"endpoints-file", false},
+    {"retention", false}, {"heartbeat", false}, {"liveness", false},
+    {"max-retries", false}, {"max-frame", false}, {"max-queued", false},
+    {"log-level", false},
+};
+
+//  conffile_check_fn: one config entry, parsed alone into scratch settings.
+static bool
+s_check_entry (void *arg, const char *entry, char *why, size_t why_len)
+{
+    config_t scratch = *(config_t *) arg;
+    char *one[] = {(char *) "zjobd", (char *) entry, NULL};
+    s_capture = why;
+    s_capture_len = why_len;
+    optind = 0;                 //  GNU getopt: start afresh
+    int rc = s_parse (2, one, &scratch);
+    s_capture = NULL;
+    optind = 0;
+    return rc < 0;
+}
+
 //  Write both endpoints to path through a temporary file and rename, so a
 //  reader never sees half a file.
 static bool
@@ -250,7 +290,12 @@ main (int argc, char **argv)
         },
         .log_level = LOG_LEVEL_INFO,
     };
-    int status = s_parse (argc, argv, &cfg);
+    //  The file's settings go first, so that flags given after them win.
+    int status = conffile_apply ("zjobd", s_conf_keys, sizeof s_conf_keys / sizeof s_conf_keys[0],
+                                 &argc, &argv, s_check_entry, &cfg, &s_conffile);
+    if (status == 2)
+        return EXIT_USAGE;
+    status = s_parse (argc, argv, &cfg);
     if (status >= 0)
         return status;
     log_init ("zjobd", cfg.log_level);
@@ -319,6 +364,7 @@ main (int argc, char **argv)
     loop_destroy (&loop);
     broker_destroy (&broker);
     store_destroy (&store);
+    conffile_destroy (&s_conffile);
     log_info ("stopped", "status=0");
     return 0;
 }
