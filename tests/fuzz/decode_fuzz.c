@@ -2,27 +2,15 @@
 //  decode_fuzz - libFuzzer target over the codec: any bytes through
 //  zj_msg_decode, every entry of an accepted frame read back, every value
 //  rendered as JSON, and the frame re-encoded and decoded again. Also
-//  feeds the bytes to the JSON parser and the JSON writer. Build and run
-//  from the repository root (one command line):
-//    clang -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -Ibuild-proto
-//      proto/{err,msg,enc,mpread,json}.c tests/fuzz/decode_fuzz.c
-//      -lmsgpackc -ljansson -lm -o decode_fuzz
-//    ./decode_fuzz -max_len=4096 CORPUS_DIR tests/fuzz/seeds
+//  feeds the bytes to the JSON parser and the JSON writer. Built by
+//  tests/fuzz/meson.build (-Dfuzzing=true links libFuzzer; every build
+//  replays the corpora through it); scripts/fuzz runs it.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
 #include "msg.h"
-
-//  A broken promise of the codec, not a malformed input: crash loudly so
-//  libFuzzer keeps the input.
-#define MUST(cond)                                                          \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf (stderr, "decode_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort ();                                                       \
-        }                                                                   \
-    } while (0)
+#include "fuzz.h"
 
 static zj_enc_t *s_enc;
 
