@@ -22,6 +22,22 @@ ZJOB = os.path.join(BUILD, "client", "zjob")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 EXIT_UNREACHABLE, EXIT_CANCELLED, EXIT_UNKNOWN, EXIT_REFUSED, EXIT_TOOLATE = 4, 5, 6, 7, 8
 
+# Lines that ASan, LSan and UBSan print when they find something. A daemon
+# under a sanitizer build (scripts/test's second pass) may report and go on
+# or die; either way the test that ran it fails at teardown.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in a log, with some context, or None."""
+    for mark in SANITIZER_MARKS:
+        at = text.find(mark)
+        if at >= 0:
+            start = text.rfind("\n", 0, max(at - 2000, 0)) + 1
+            return text[start:at + 6000]
+    return None
+
 
 def wait_for(cond, timeout=10.0, what="condition"):
     """Poll cond() until it is truthy or the deadline passes."""
@@ -38,8 +54,10 @@ def wait_for(cond, timeout=10.0, what="condition"):
 class Cluster:
     """One broker plus any number of worker processes."""
 
-    def __init__(self, broker_args=(), tmp=None):
+    def __init__(self, broker_args=(), tmp=None, prefix=()):
         self.tmp = tmp or tempfile.mkdtemp(prefix="zjob-test-")
+        # Put before every daemon's argv, e.g. ["valgrind", ...].
+        self.prefix = list(prefix)
         self.procs = []
         self.broker = None
         self.broker_args = list(broker_args)
@@ -47,6 +65,7 @@ class Cluster:
 
     # -- processes ---------------------------------------------------
     def _spawn(self, argv, name):
+        argv = self.prefix + argv
         log = open(os.path.join(self.tmp, f"{name}-{len(self.procs)}.log"), "wb")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, start_new_session=True)
@@ -101,6 +120,9 @@ class Cluster:
         return p.returncode
 
     def close(self):
+        """Stop every process and remove the directory. Returns the
+        sanitizer reports found in the daemons' logs, as (argv0, pid,
+        excerpt) tuples; empty when there were none."""
         for p in reversed(self.procs):
             try:
                 self.stop(p, timeout=5)
@@ -112,13 +134,19 @@ class Cluster:
                 os.killpg(p.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        reports = [(p.args[0], p.pid, r) for p in self.procs
+                   if (r := sanitizer_report(self.log(p)))]
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return reports
 
     # -- the CLI -----------------------------------------------------
     def zjob(self, *args, stdin=None, timeout=30, broker=None):
         env = dict(os.environ, ZJOB_BROKER=broker or self.clients_ep)
         r = subprocess.run([ZJOB] + [str(a) for a in args], input=stdin,
                            capture_output=True, text=True, timeout=timeout, env=env)
+        report = sanitizer_report(r.stderr or "")
+        if report:
+            raise AssertionError(f"sanitizer report from zjob {args}:\n{report}")
         return r
 
 
@@ -140,7 +168,10 @@ class ClusterTest(unittest.TestCase):
             if errs:
                 for p in self.c.procs:
                     print(f"--- {p.args[0]} (pid {p.pid}) log ---\n{self.c.log(p)[-4000:]}")
-        self.c.close()
+        reports = self.c.close()
+        if reports:
+            self.fail("sanitizer report in a daemon's log:\n" + "\n".join(
+                f"--- {argv0} (pid {pid}) ---\n{text}" for argv0, pid, text in reports))
 
     def zjob(self, *args, **kw):
         return self.c.zjob(*args, **kw)
