@@ -15,6 +15,8 @@
 #include "log.h"
 #include "loop.h"
 #include "msg.h"
+#include "notify.h"
+#include "report.h"
 #include "store.h"
 #include "ticket.h"
 #include "zj_config.h"
@@ -260,6 +262,7 @@ s_write_endpoints (const char *path, const char *clients, const char *workers)
 
 typedef struct {
     loop_t *loop;               //  what to stop
+    notify_t *notify;           //  systemd, told STOPPING=1
     uv_signal_t sigint;         //  SIGINT watcher
     uv_signal_t sigterm;        //  SIGTERM watcher
 } signals_t;
@@ -271,7 +274,15 @@ s_on_signal (uv_signal_t *handle, int signum)
     log_info ("signal received", "signal=%s action=stop", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_close ((uv_handle_t *) &sig->sigint, NULL);
     uv_close ((uv_handle_t *) &sig->sigterm, NULL);
+    notify_stop (sig->notify);
     loop_stop (sig->loop);
+}
+
+//  notify_status_fn: the core's one-line summary.
+static void
+s_status (void *arg, char *buf, size_t len)
+{
+    report_status (arg, buf, len);
 }
 
 int
@@ -358,9 +369,13 @@ main (int argc, char **argv)
     uv_signal_start (&sig.sigterm, s_on_signal, SIGTERM);
     log_info ("listening", "clients=%s workers=%s generation=%s store=%s", clients, workers,
               broker_generation (broker), store->ops->name);
+    //  Ready for systemd once bound and announced (NULL on OOM: no-op).
+    sig.notify = notify_new (loop_uv (loop), s_status, broker);
+    notify_ready (sig.notify);
 
     loop_run (loop);
 
+    notify_destroy (&sig.notify);
     loop_destroy (&loop);
     broker_destroy (&broker);
     store_destroy (&store);
