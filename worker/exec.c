@@ -252,6 +252,33 @@ s_on_write (uv_write_t *req, int status)
     s_close (self, (uv_handle_t *) &self->in);
 }
 
+int
+exec_spawn (uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb, const char *command,
+            const char *guard, uv_pipe_t *in, uv_pipe_t *out, uv_pipe_t *err)
+{
+    char *sh_argv[] = {"sh", "-c", (char *) command, NULL};
+    char worker_pid[24];
+    snprintf (worker_pid, sizeof worker_pid, "%ld", (long) getpid ());
+    char *guard_argv[] = {"zjob-worker", "--exec-guard", worker_pid, (char *) command, NULL};
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *) in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *) out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *) err;
+    uv_process_options_t options = {
+        .exit_cb = exit_cb,
+        .file = guard ? guard : "/bin/sh",
+        .args = guard ? guard_argv : sh_argv,
+        //  Its own session and process group, so kill(-pid) ends the tree.
+        .flags = UV_PROCESS_DETACHED,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    return uv_spawn (loop, proc, &options);
+}
+
 exec_t *
 exec_start (uv_loop_t *loop, const exec_spec_t *spec, exec_done_fn *done, void *arg,
             char *why, size_t why_size)
@@ -280,31 +307,13 @@ exec_start (uv_loop_t *loop, const exec_spec_t *spec, exec_done_fn *done, void *
     self->in.data = self->out.data = self->err.data = self->grace.data = self;
     self->proc.data = self->write_req.data = self;
 
-    char *sh_argv[] = {"sh", "-c", (char *) spec->command, NULL};
-    char worker_pid[24];
-    snprintf (worker_pid, sizeof worker_pid, "%ld", (long) getpid ());
-    char *guard_argv[] = {"zjob-worker", "--exec-guard", worker_pid, (char *) spec->command, NULL};
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *) &self->in;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *) &self->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *) &self->err;
-    uv_process_options_t options = {
-        .exit_cb = s_on_exit,
-        .file = spec->guard ? spec->guard : "/bin/sh",
-        .args = spec->guard ? guard_argv : sh_argv,
-        //  Its own session and process group, so kill(-pid) ends the tree.
-        .flags = UV_PROCESS_DETACHED,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    int rc = uv_spawn (loop, &self->proc, &options);
+    int rc = exec_spawn (loop, &self->proc, s_on_exit, spec->command, spec->guard,
+                         &self->in, &self->out, &self->err);
     //  The process handle is initialised even when the spawn failed.
     self->open = 5;
     if (rc < 0) {
-        snprintf (why, why_size, "cannot start %s: %s", options.file, uv_strerror (rc));
+        snprintf (why, why_size, "cannot start %s: %s", spec->guard ? spec->guard : "/bin/sh",
+                  uv_strerror (rc));
         self->done = NULL;
         self->finished = true;
         self->exited = true;

@@ -37,6 +37,15 @@ typedef void (exec_done_fn) (const outcome_t *out, void *arg);
 exec_t *exec_start (uv_loop_t *loop, const exec_spec_t *spec,
                     exec_done_fn *done, void *arg, char *why, size_t why_size);
 
+//  Start `/bin/sh -c command` in its own session and process group (so
+//  kill(-pid) ends the tree), under `guard` (`GUARD --exec-guard PID
+//  COMMAND`) when not NULL; its stdin, stdout and stderr are the three
+//  pipes, which must be initialised on `loop`. Returns uv_spawn's result;
+//  `proc` is initialised, and must be closed, either way. Shared by exec
+//  commands and --serve task processes.
+int exec_spawn (uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb, const char *command,
+                const char *guard, uv_pipe_t *in, uv_pipe_t *out, uv_pipe_t *err);
+
 //  Kill the command's whole process group. `done` never runs; the object
 //  frees itself once the process has been reaped. Sets *self_p to NULL.
 //  Safe on NULL.

@@ -16,7 +16,8 @@ options_usage (FILE *out)
     fprintf (out,
 "Usage: zjob-worker [OPTIONS]\n"
 "Run zjob tasks from a zjobd broker: the built-in functions echo, sleep,\n"
-"fail and noop, and any command given with --exec.\n"
+"fail and noop, any command given with --exec, and the functions of a\n"
+"persistent task process given with --serve.\n"
 "\n"
 "Options:\n"
 "  --broker EP         broker's worker endpoint (default $ZJOB_WORKER_BROKER,\n"
@@ -26,6 +27,13 @@ options_usage (FILE *out)
 "                      the result (JSON, else a string); a non-zero exit fails\n"
 "                      the task, typed by a last stderr line `Type: message`.\n"
 "                      Repeatable; replaces a built-in of the same name.\n"
+"  --serve COMMAND     start COMMAND (`/bin/sh -c`) once per task slot (each\n"
+"                      unit of --concurrency in each process) and stream tasks\n"
+"                      to it over stdin/stdout as length-prefixed msgpack\n"
+"                      frames; it names its functions in a hello. E.g.\n"
+"                      --serve 'python3 -m zjob.serve mymodule'. A task that\n"
+"                      times out or is aborted kills and restarts its process.\n"
+"                      See docs/protocol.md, \"Task processes\".\n"
 "  --procs N           worker processes, supervised and restarted (default 1)\n"
 "  --concurrency N     tasks each process runs at once (default 1)\n"
 "  --prefetch N        extra tasks each process holds ready (default 0)\n"
@@ -196,7 +204,7 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
         }
         memcpy (flag, arg, flen);
         flag[flen] = 0;
-        static const char *known[] = {"--broker", "--exec", "--procs", "--concurrency",
+        static const char *known[] = {"--broker", "--exec", "--serve", "--procs", "--concurrency",
                                       "--prefetch", "--name", "--heartbeat", "--liveness",
                                       "--max-frame", "--log-level"};
         bool is_known = false;
@@ -230,6 +238,23 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
         if (strcmp (flag, "--exec") == 0) {
             if (!s_add_exec (self, value, why, why_size))
                 return OPTIONS_USAGE;
+        }
+        else
+        if (strcmp (flag, "--serve") == 0) {
+            if (self->serve) {
+                snprintf (why, why_size,
+                          "--serve is given twice; give it once (one command may serve "
+                          "many modules, e.g. 'python3 -m zjob.serve mod1 mod2')");
+                return OPTIONS_USAGE;
+            }
+            const char *command = value;
+            while (*command == ' ' || *command == '\t')
+                command++;
+            if (*command == 0) {
+                snprintf (why, why_size, "--serve: COMMAND is empty");
+                return OPTIONS_USAGE;
+            }
+            self->serve = command;
         }
         else
         if (strcmp (flag, "--procs") == 0) {
@@ -299,6 +324,14 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
                 return OPTIONS_USAGE;
             }
         }
+    }
+    if (self->serve && self->concurrency > OPTIONS_MAX_SERVE_SLOTS) {
+        snprintf (why, why_size,
+                  "--concurrency %u with --serve would start %u task processes per worker "
+                  "process; use at most %d (add --procs instead)",
+                  (unsigned) self->concurrency, (unsigned) self->concurrency,
+                  OPTIONS_MAX_SERVE_SLOTS);
+        return OPTIONS_USAGE;
     }
     return OPTIONS_RUN;
 }

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include "log.h"
 
+//  Most task processes one worker process starts for --serve.
+#define OPTIONS_MAX_SERVE_SLOTS 1024
+
 //  One exec handler from --exec NAME=COMMAND.
 typedef struct {
     char *name;                 //  function name; owned
@@ -19,6 +22,7 @@ typedef struct {
     const char *broker;         //  endpoint; borrowed from argv or the environment
     options_exec_t *execs;      //  exec handlers in flag order; owned
     size_t exec_count;          //  entries in execs
+    const char *serve;          //  --serve COMMAND, or NULL; borrowed from argv
     uint32_t procs;             //  worker processes (1 = no supervisor)
     uint32_t concurrency;       //  tasks run at once per process
     uint32_t prefetch;          //  extra tasks held per process

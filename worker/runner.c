@@ -12,6 +12,7 @@
 #include "builtins.h"
 #include "exec.h"
 #include "log.h"
+#include "serve.h"
 
 //  Room left in a frame for everything but the result.
 #define S_FRAME_MARGIN (64 * 1024)
@@ -36,6 +37,7 @@ struct task {
     args_iter_t iter;           //  chunk: next element
     zj_enc_t *chunk_enc;        //  chunk: [ok, payload] pairs so far
     exec_t *exec;               //  running command, or NULL
+    serve_call_t *call;         //  running or queued call to a task process, or NULL
     outcome_t pending;          //  sleep: the outcome once the timer fires
     uv_timer_t sleep_timer;     //  sleep's wait
     uv_timer_t deadline;        //  the task's timeout
@@ -65,6 +67,9 @@ struct runner {
     bool pumping;               //  s_pump is on the stack
     const char **functions;     //  served names (borrowed strings)
     size_t function_count;      //  entries in functions
+    serve_t *serve;             //  --serve task processes, or NULL
+    runner_change_fn *changed;  //  function list changed, or NULL
+    void *changed_arg;          //  for changed
 };
 
 static void s_pump (runner_t *self);
@@ -161,6 +166,7 @@ s_record (task_t *task, const outcome_t *out)
 
 static void s_on_sleep (uv_timer_t *timer);
 static void s_on_exec_done (const outcome_t *out, void *arg);
+static void s_on_serve_done (const outcome_t *out, void *arg);
 
 //  One call of the task's function over `args`. True when *out holds
 //  the outcome now; false when a timer or the command will deliver it.
@@ -180,6 +186,13 @@ s_call (task_t *task, zj_raw_t args, outcome_t *out)
         if (task->exec)
             return false;
         outcome_set_error (out, "ExecError", task->msg);
+        return true;
+    }
+    if (self->serve && serve_has (self->serve, task->fn.ptr, task->fn.len)) {
+        task->call = serve_call (self->serve, task->fn, args, s_on_serve_done, task);
+        if (task->call)
+            return false;
+        outcome_set_error (out, "OutOfMemory", "worker is out of memory");
         return true;
     }
     if (task->builtin == BUILTIN_NONE) {
@@ -260,10 +273,19 @@ s_on_exec_done (const outcome_t *out, void *arg)
 }
 
 static void
+s_on_serve_done (const outcome_t *out, void *arg)
+{
+    task_t *task = arg;
+    task->call = NULL;
+    s_resume (task, out);
+}
+
+static void
 s_on_deadline (uv_timer_t *timer)
 {
     task_t *task = timer->data;
     exec_abort (&task->exec);
+    serve_cancel (&task->call);
     snprintf (task->msg, sizeof task->msg, "task exceeded its timeout of %g s", task->timeout);
     outcome_t out;
     outcome_set_error (&out, "TimeoutError", task->msg);
@@ -331,6 +353,7 @@ s_kill (task_t *task)
 {
     runner_t *self = task->runner;
     exec_abort (&task->exec);
+    serve_cancel (&task->call);
     if (task->sleep_init)
         uv_timer_stop (&task->sleep_timer);
     if (task->deadline_init)
@@ -338,6 +361,48 @@ s_kill (task_t *task)
     task->state = S_ENDED;
     s_list_remove (&self->running, task);
     s_release (task);
+}
+
+//  (Re)build the served names: exec handlers win over task processes,
+//  which win over built-ins of the same name.
+static bool
+s_list_functions (runner_t *self)
+{
+    const options_t *options = self->options;
+    size_t serve_count = 0;
+    const char *const *served = self->serve ? serve_functions (self->serve, &serve_count) : NULL;
+    const char **functions = calloc (BUILTIN_COUNT + options->exec_count + serve_count,
+                                     sizeof (char *));
+    if (!functions)
+        return false;
+    size_t n = 0;
+    for (int b = BUILTIN_NONE + 1; b < BUILTIN_COUNT; b++) {
+        const char *name = builtins_name ((builtin_t) b);
+        if (!options_find_exec (options, name, strlen (name))
+        && !(self->serve && serve_has (self->serve, name, strlen (name))))
+            functions[n++] = name;
+    }
+    for (size_t i = 0; i < options->exec_count; i++)
+        functions[n++] = options->execs[i].name;
+    for (size_t i = 0; i < serve_count; i++)
+        if (!options_find_exec (options, served[i], strlen (served[i])))
+            functions[n++] = served[i];
+    free (self->functions);
+    self->functions = functions;
+    self->function_count = n;
+    return true;
+}
+
+static void
+s_on_serve_change (void *arg)
+{
+    runner_t *self = arg;
+    if (!s_list_functions (self)) {
+        log_error ("out of memory", "what=function-list");
+        return;
+    }
+    if (self->changed)
+        self->changed (self->changed_arg);
 }
 
 runner_t *
@@ -355,18 +420,25 @@ runner_new (uv_loop_t *loop, const options_t *options, const char *guard,
     self->concurrency = options->concurrency ? options->concurrency : 1;
     self->max_stdout = options->max_frame > 2 * S_FRAME_MARGIN
                      ? options->max_frame - S_FRAME_MARGIN : options->max_frame / 2;
-    self->functions = calloc (BUILTIN_COUNT + options->exec_count, sizeof (char *));
-    if (!self->functions) {
+    if (options->serve) {
+        serve_spec_t spec = {
+            .command = options->serve,
+            .slots = self->concurrency,
+            .max_frame = options->max_frame,
+            .max_result = self->max_stdout,
+            .guard = guard,
+        };
+        self->serve = serve_new (loop, &spec, s_on_serve_change, self);
+        if (!self->serve) {
+            free (self);
+            return NULL;
+        }
+    }
+    if (!s_list_functions (self)) {
+        serve_destroy (&self->serve);
         free (self);
         return NULL;
     }
-    for (int b = BUILTIN_NONE + 1; b < BUILTIN_COUNT; b++) {
-        const char *name = builtins_name ((builtin_t) b);
-        if (!options_find_exec (options, name, strlen (name)))
-            self->functions[self->function_count++] = name;
-    }
-    for (size_t i = 0; i < options->exec_count; i++)
-        self->functions[self->function_count++] = options->execs[i].name;
     return self;
 }
 
@@ -378,8 +450,23 @@ runner_destroy (runner_t **self_p)
         return;
     *self_p = NULL;
     runner_abort_all (self);
+    serve_destroy (&self->serve);
     free (self->functions);
     free (self);
+}
+
+void
+runner_on_change (runner_t *self, runner_change_fn *fn, void *arg)
+{
+    self->changed = fn;
+    self->changed_arg = arg;
+}
+
+bool
+runner_ready (const runner_t *self)
+{
+    size_t count = 0;
+    return !self->serve || (serve_functions (self->serve, &count), count > 0);
 }
 
 const char *const *

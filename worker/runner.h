@@ -22,9 +22,15 @@ typedef void (runner_done_fn) (zj_str_t ticket, const outcome_t *out, void *arg)
 //  Called once per ticket by runner_return_held; borrowed for the call.
 typedef void (runner_ticket_fn) (zj_str_t ticket, void *arg);
 
-//  New runner on `loop` serving the built-ins and `options`' exec
-//  handlers (options borrowed; must outlive the runner). `guard` is the
-//  program that wraps exec commands (see exec_guard_main), or NULL to run
+//  Called when the list of served functions changed (a --serve process
+//  named its functions, or named different ones after a restart).
+typedef void (runner_change_fn) (void *arg);
+
+//  New runner on `loop` serving the built-ins, `options`' exec handlers
+//  and, with options->serve, the functions its task processes name
+//  (started at once, one per unit of concurrency). options is borrowed
+//  and must outlive the runner. `guard` is the program that wraps exec
+//  commands and task processes (see exec_guard_main), or NULL to run
 //  /bin/sh directly; borrowed. Caller owns; free with runner_destroy.
 //  NULL on OOM.
 runner_t *runner_new (uv_loop_t *loop, const options_t *options, const char *guard,
@@ -35,8 +41,14 @@ runner_t *runner_new (uv_loop_t *loop, const options_t *options, const char *gua
 void runner_destroy (runner_t **self_p);
 
 //  The function names this runner serves (built-ins not replaced by an
-//  exec handler, then exec handlers). Borrowed; valid as long as the runner.
+//  exec handler or a task process, exec handlers, then the task
+//  processes' functions). Borrowed; valid until the next change callback.
 const char *const *runner_functions (const runner_t *self, size_t *count);
+//  Be told when runner_functions changes. `fn` runs on the loop.
+void runner_on_change (runner_t *self, runner_change_fn *fn, void *arg);
+//  True when the function list is complete: always without --serve,
+//  else once a task process has sent its hello. Register only then.
+bool runner_ready (const runner_t *self);
 
 //  Take a job (its fields are copied): run it at once when fewer than
 //  `concurrency` tasks run, else hold it. The done callback may run

@@ -415,6 +415,25 @@ s_on_tick (uv_timer_t *timer)
         uv_idle_start (&self->idle, s_on_idle);
 }
 
+//  The function list changed (a --serve process sent its hello): the
+//  first time, link to the broker now that READY can name everything;
+//  later, register again with the new list (READY replaces the old one).
+static void
+s_on_change (void *arg)
+{
+    session_t *self = arg;
+    if (self->stopping)
+        return;
+    size_t count;
+    runner_functions (self->runner, &count);
+    log_info ("functions changed", "count=%zu linked=%s", count, self->sock ? "yes" : "no");
+    if (self->sock)
+        s_send_ready (self);
+    else
+    if (!uv_is_active ((uv_handle_t *) &self->retry))
+        s_connect (self);
+}
+
 static void
 s_close_handle (uv_handle_t *handle)
 {
@@ -433,7 +452,9 @@ s_stop (session_t *self, const char *reason)
     self->stopping = true;
     uint32_t running = runner_running (self->runner);
     uint32_t returned = runner_return_held (self->runner, s_add_return, self);
-    runner_abort_all (self->runner);
+    //  Destroying the runner also ends the task processes of --serve,
+    //  whose restarts would otherwise keep the loop alive.
+    runner_destroy (&self->runner);
     log_info ("stopping", "reason=%s proc=%d returned=%u aborted=%u", reason, self->proc,
               (unsigned) returned, (unsigned) running);
     s_flush (self);
@@ -505,15 +526,23 @@ session_run (const options_t *options, int proc, const char *self_exe)
     uv_prepare_start (&self->prepare, s_on_prepare);
     uv_timer_start (&self->tick, s_on_tick, self->interval_ms, self->interval_ms);
 
-    size_t count;
-    const char *const *functions = runner_functions (self->runner, &count);
-    char list[1024] = "";
-    for (size_t i = 0, n = 0; i < count && n < sizeof list; i++)
-        n += (size_t) snprintf (list + n, sizeof list - n, "%s%s", i ? "," : "", functions[i]);
-    log_info ("connecting", "broker=%s proc=%d pid=%d name=%s credit=%llu functions=%s",
-              options->broker, proc, (int) getpid (), s_name (self),
-              (unsigned long long) options->concurrency + options->prefetch, list);
-    s_connect (self);
+    runner_on_change (self->runner, s_on_change, self);
+    if (runner_ready (self->runner)) {
+        size_t count;
+        const char *const *functions = runner_functions (self->runner, &count);
+        char list[1024] = "";
+        for (size_t i = 0, n = 0; i < count && n < sizeof list; i++)
+            n += (size_t) snprintf (list + n, sizeof list - n, "%s%s", i ? "," : "", functions[i]);
+        log_info ("connecting", "broker=%s proc=%d pid=%d name=%s credit=%llu functions=%s",
+                  options->broker, proc, (int) getpid (), s_name (self),
+                  (unsigned long long) options->concurrency + options->prefetch, list);
+        s_connect (self);
+    }
+    else
+        //  READY must name the task processes' functions: link once one
+        //  of them has said hello (s_on_change).
+        log_info ("starting task processes", "proc=%d pid=%d command=\"%s\" slots=%u",
+                  proc, (int) getpid (), options->serve, (unsigned) options->concurrency);
     uv_run (&self->loop, UV_RUN_DEFAULT);
 
 cleanup:

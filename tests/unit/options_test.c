@@ -109,7 +109,7 @@ static void
 test_mistakes (void)
 {
     options_t o;
-    struct { const char *args[6]; options_action_t action; const char *why; } cases[] = {
+    struct { const char *args[7]; options_action_t action; const char *why; } cases[] = {
         {{"w", "--help", NULL}, OPTIONS_HELP, ""},
         {{"w", "--version", NULL}, OPTIONS_VERSION, ""},
         {{"w", "--procs", "0", NULL}, OPTIONS_USAGE, "--procs '0': expected a whole number"},
@@ -124,6 +124,10 @@ test_mistakes (void)
         {{"w", "--broker", "localhost", NULL}, OPTIONS_USAGE, "expected an endpoint"},
         {{"w", "--exec", "a=cat", "--exec", "a=tac", NULL}, OPTIONS_USAGE, "given twice"},
         {{"w", "--exec", "nocommand", NULL}, OPTIONS_USAGE, "expected NAME=COMMAND"},
+        {{"w", "--serve", "a", "--serve", "b", NULL}, OPTIONS_USAGE, "--serve is given twice"},
+        {{"w", "--serve", "  ", NULL}, OPTIONS_USAGE, "--serve: COMMAND is empty"},
+        {{"w", "--serve", "x", "--concurrency", "2000", NULL}, OPTIONS_USAGE,
+         "would start 2000 task processes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         options_action_t action = s_parse (&o, cases[i].args);
@@ -134,6 +138,25 @@ test_mistakes (void)
     }
 }
 
+static void
+test_serve (void)
+{
+    options_t o;
+    const char *none[] = {"w", NULL};
+    ASSERT_EQ (s_parse (&o, none), OPTIONS_RUN);
+    ASSERT_TRUE (o.serve == NULL);
+    options_clear (&o);
+    const char *args[] = {"w", "--serve", " python3 -m zjob.serve mod", "--concurrency", "4", NULL};
+    ASSERT_EQ (s_parse (&o, args), OPTIONS_RUN);
+    ASSERT_STREQ (o.serve, "python3 -m zjob.serve mod");
+    ASSERT_EQ (o.concurrency, 4);
+    options_clear (&o);
+    const char *eq[] = {"w", "--serve=cat", NULL};
+    ASSERT_EQ (s_parse (&o, eq), OPTIONS_RUN);
+    ASSERT_STREQ (o.serve, "cat");
+    options_clear (&o);
+}
+
 int
 main (void)
 {
@@ -141,5 +164,6 @@ main (void)
     ZT_RUN (test_defaults);
     ZT_RUN (test_all_flags);
     ZT_RUN (test_mistakes);
+    ZT_RUN (test_serve);
     return 0;
 }

@@ -2,6 +2,7 @@
 //  runner_test - task lifecycle on a real libuv loop: built-ins finish at
 //  once, sleeps overlap up to `concurrency`, the rest waits in FIFO order;
 //  chunks, timeouts, aborts, giving back held tasks, unknown functions.
+#include <signal.h>
 #include <stdlib.h>
 #include "harness.h"
 #include "json.h"
@@ -275,6 +276,9 @@ test_abort_and_return (void)
 int
 main (void)
 {
+    //  As in zjob-worker: a command that does not read its stdin must
+    //  give EPIPE, not kill the test.
+    signal (SIGPIPE, SIG_IGN);
     ZT_RUN (test_functions);
     ZT_RUN (test_builtins_and_fifo);
     ZT_RUN (test_concurrency);
