@@ -54,6 +54,9 @@ def wait_for(cond, timeout=10.0, what="condition"):
 class Cluster:
     """One broker plus any number of worker processes."""
 
+    # Seconds zjobd may take to write its endpoints file (valgrind is slow).
+    ready_timeout = 10
+
     def __init__(self, broker_args=(), tmp=None, prefix=()):
         self.tmp = tmp or tempfile.mkdtemp(prefix="zjob-test-")
         # Put before every daemon's argv, e.g. ["valgrind", ...].
@@ -88,7 +91,7 @@ class Cluster:
             if self.broker.poll() is not None:
                 raise AssertionError("zjobd exited early:\n" + self.log(self.broker))
             return os.path.exists(epfile)
-        wait_for(ready, 10, "zjobd endpoints file")
+        wait_for(ready, self.ready_timeout, "zjobd endpoints file")
         eps = dict(line.strip().split("=", 1) for line in open(epfile) if "=" in line)
         self.clients_ep, self.workers_ep = eps["clients"], eps["workers"]
         return self.broker
