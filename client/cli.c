@@ -258,6 +258,20 @@ static int s_cmd_stats (cli_t *cli)
         return s_report (cli, err, NULL, NULL);
     json_error_t jerr;
     json_t *json = json_loads (text, JSON_DECODE_ANY, &jerr);
+    //  The broker puts its Prometheus page in the map: print it alone
+    //  for --format prometheus, and leave it out of the JSON.
+    json_t *page = json_object_get (json, "metrics");
+    if (cli->args->prometheus) {
+        bool ok = json_is_string (page);
+        if (ok)
+            fputs (json_string_value (page), stdout);
+        else
+            fprintf (stderr, "zjob: this broker sends no Prometheus metrics; upgrade zjobd\n");
+        json_decref (json);
+        free (text);
+        return ok && fflush (stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    }
+    json_object_del (json, "metrics");
     char *pretty = json ? json_dumps (json, JSON_INDENT (2) | JSON_PRESERVE_ORDER) : NULL;
     puts (pretty ? pretty : text);
     free (pretty);

@@ -23,6 +23,7 @@ typedef enum {
     OPT_UNORDERED,
     OPT_CHUNKSIZE,
     OPT_JSON,
+    OPT_FORMAT,
 } opt_id_t;
 
 #define CMD(c) (1u << (c))
@@ -44,6 +45,7 @@ static const struct {
     {"unordered", OPT_UNORDERED, false, CMD (CLI_MAP)},
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
     {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES)},
+    {"format", OPT_FORMAT, true, CMD (CLI_STATS)},
 };
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
@@ -140,6 +142,11 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             return true;
         case OPT_JSON:
             self->json = true;
+            return true;
+        case OPT_FORMAT:
+            if (strcmp (value, "json") != 0 && strcmp (value, "prometheus") != 0)
+                return s_fail (self, "--format wants json or prometheus, not '%s'", value);
+            self->prometheus = strcmp (value, "prometheus") == 0;
             return true;
     }
     return false;
@@ -304,7 +311,7 @@ static const char *s_usage[] = {
     [CLI_STATUS] = "usage: zjob status TICKET",
     [CLI_CANCEL] = "usage: zjob cancel TICKET",
     [CLI_MAP] = "usage: zjob map FN [--unordered] [--chunksize N] [--timeout SEC] < LINES",
-    [CLI_STATS] = "usage: zjob stats",
+    [CLI_STATS] = "usage: zjob stats [--format json|prometheus]",
     [CLI_WORKERS] = "usage: zjob workers [--json]",
     [CLI_QUEUES] = "usage: zjob queues [--json]",
     [CLI_HELP] = "usage: zjob help [COMMAND]",
@@ -393,9 +400,13 @@ static const char *s_help[] = {
         "  --timeout SEC  give up after SEC seconds in all (exit 3); tasks go on\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_STATS] =
-        "usage: zjob stats\n"
+        "usage: zjob stats [--format json|prometheus]\n"
         "\n"
         "Print the broker's statistics (tasks, counters, queues, workers) as JSON.\n"
+        "\n"
+        "Options:\n"
+        "  --format prometheus  print the broker's Prometheus metrics instead (the\n"
+        "                       page zjobd --metrics serves over HTTP)\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_WORKERS] =
         "usage: zjob workers [--json]\n"

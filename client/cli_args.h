@@ -55,6 +55,7 @@ typedef struct {
     bool unordered;             //  map --unordered
     size_t chunksize;           //  map --chunksize; default 1
     bool json;                  //  workers, queues --json: for scripts
+    bool prometheus;            //  stats --format prometheus: the metrics page
     char error[256];            //  the usage error when parsing failed
 } cli_args_t;
 
