@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include "conffile.h"
 #include "exec.h"
 #include "log.h"
 #include "options.h"
@@ -31,6 +32,25 @@ s_self_exe (char *path, size_t size)
     snprintf (path, size, "/proc/self/exe");
 }
 
+//  Config file keys: every flag but --config, --help and --version.
+//  A flag added to options.c needs its key here too.
+static const conffile_key_t s_conf_keys[] = {
+    {"broker", false}, {"exec", true}, {"serve", false}, {"procs", false}, {"concurrency", false},
+    {"prefetch", false}, {"name", false}, {"heartbeat", false}, {"liveness", false},
+    {"max-frame", false}, {"log-level", false},
+};
+
+//  conffile_check_fn: one config entry, parsed alone.
+static bool
+s_check_entry (void *arg, const char *entry, char *why, size_t why_len)
+{
+    options_t scratch;
+    char *one[] = {(char *) "zjob-worker", (char *) entry, NULL};
+    bool ok = options_parse (&scratch, 2, one, why, why_len) == OPTIONS_RUN;
+    options_clear (&scratch);
+    return ok;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -51,6 +71,12 @@ main (int argc, char **argv)
         unsetenv (SUPERVISOR_CHILD_ENV);
     }
 
+    //  The file's settings go first, so that flags given after them win.
+    //  Supervised children get the merged flags, not --config.
+    conffile_t *file = NULL;
+    if (conffile_apply ("zjob-worker", s_conf_keys, sizeof s_conf_keys / sizeof s_conf_keys[0],
+                        &argc, &argv, s_check_entry, NULL, &file) == 2)
+        return 2;
     options_t options;
     char why[512] = "";
     char self_exe[PATH_MAX];
@@ -94,5 +120,6 @@ main (int argc, char **argv)
             break;
     }
     options_clear (&options);
+    conffile_destroy (&file);
     return code;
 }

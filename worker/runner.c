@@ -298,7 +298,7 @@ s_start (task_t *task)
     runner_t *self = task->runner;
     task->state = S_RUNNING;
     s_list_push (&self->running, task);
-    log_debug ("task start", "ticket=%.*s fn=%.*s", (int) task->ticket.len, task->ticket.ptr,
+    log_debug ("task start", "ticket=%.*s function=%.*s", (int) task->ticket.len, task->ticket.ptr,
                (int) task->fn.len, task->fn.ptr);
     if (task->timeout > 0) {
         uv_timer_init (self->loop, &task->deadline);

@@ -533,7 +533,7 @@ session_run (const options_t *options, int proc, const char *self_exe)
         char list[1024] = "";
         for (size_t i = 0, n = 0; i < count && n < sizeof list; i++)
             n += (size_t) snprintf (list + n, sizeof list - n, "%s%s", i ? "," : "", functions[i]);
-        log_info ("connecting", "broker=%s proc=%d pid=%d name=%s credit=%llu functions=%s",
+        log_info ("connecting", "broker=%s proc=%d pid=%d worker=%s credit=%llu functions=%s",
                   options->broker, proc, (int) getpid (), s_name (self),
                   (unsigned long long) options->concurrency + options->prefetch, list);
         s_connect (self);
