@@ -34,12 +34,20 @@ static const size_t s_chunks[] = {1, 10, 100, 1000};
 //  Argument bytes of each queued task in the memory figure.
 #define S_PAYLOAD 100
 
+//  Parts of a run, for --only.
+enum {
+    S_WINDOW = 1, S_BATCH = 2, S_MAP = 4, S_LATENCY = 8, S_MEMORY = 16, S_DURABILITY = 32,
+    S_SCALE = 64,
+};
+static const char *s_part_names[] = {"window", "batch", "map", "latency", "memory",
+                                     "durability", "scale"};
+
 typedef struct {
     const char *zjobd;          //  broker program
     const char *worker;         //  worker program
     const char *simwork;        //  simulated-worker program (--scale)
     bool quick;                 //  a smoke run of about a second
-    bool scale;                 //  also the scale figures
+    unsigned parts;             //  S_* bits: what to measure
     int counts[S_MAX_COUNTS];   //  worker process counts to measure
     size_t ncounts;
     double secs;                //  length of each throughput measurement
@@ -270,6 +278,7 @@ s_record_tput (const char *key, const zjrun_tput_t *t)
     bstat_set (s_us_per (t->worker_cpu, t->tasks), "%s.worker_us", key);
     bstat_set (s_us_per (t->client_cpu, t->tasks), "%s.client_us", key);
     bstat_set ((double) t->failed, "%s.failed", key);
+    bstat_set ((double) t->tasks, "%s.tasks", key);
 }
 
 //  Print a throughput line and record its figures under `key`.
@@ -302,19 +311,20 @@ s_bench_workers (const s_cfg_t *cfg, int procs)
     bool ok = s_session_open (cfg, &s, NULL, procs, 0);
     char key[64];
     zjrun_tput_t t;
-    if (ok) {
-        //  Warm up: connections, allocator, page faults.
+    //  Warm up: connections, allocator, page faults.
+    if (ok)
         zjrun_window (s.client, &s.p, cfg->window, cfg->secs / 4, &t);
+    if (ok && (cfg->parts & S_WINDOW)) {
         ok = zjrun_window (s.client, &s.p, cfg->window, cfg->secs, &t);
         snprintf (key, sizeof key, "w%d.window", procs);
         s_report (&t, "tasks/s", key, "tasks, %zu in flight", cfg->window);
     }
-    if (ok && !s_interrupted) {
+    if (ok && !s_interrupted && (cfg->parts & S_BATCH)) {
         ok = zjrun_batch (s.client, &s.p, cfg->batch, 4, cfg->secs, &t);
         snprintf (key, sizeof key, "w%d.batch", procs);
         s_report (&t, "tasks/s", key, "tasks, bursts of %zu (4 in flight)", cfg->batch);
     }
-    for (size_t i = 0; ok && !s_interrupted && i < S_NCHUNKS; i++) {
+    for (size_t i = 0; ok && !s_interrupted && (cfg->parts & S_MAP) && i < S_NCHUNKS; i++) {
         size_t cs = s_chunks[i];
         //  Large enough that pipeline fill and drain stay small per map.
         size_t count = cs * 2000;
@@ -325,9 +335,9 @@ s_bench_workers (const s_cfg_t *cfg, int procs)
         snprintf (key, sizeof key, "w%d.map%zu", procs, cs);
         s_report (&t, "items/s", key, "map, chunksize %zu", cs);
     }
-    if (ok && !s_interrupted) {
+    if (ok && !s_interrupted && (cfg->parts & S_LATENCY)) {
         zjrun_lat_t lat;
-        ok = zjrun_latency (s.client, cfg->samples, cfg->secs * 4, &lat);
+        ok = zjrun_latency (s.client, cfg->samples, 30, &lat);
         printf ("  %-34s p50 %.0f us  p99 %.0f us  p99.9 %.0f us  mean %.0f us  (%zu)\n",
                 "one at a time, round trip", lat.p50, lat.p99, lat.p999, lat.mean, lat.n);
         bstat_set (lat.p50, "w%d.lat.p50_us", procs);
@@ -487,6 +497,8 @@ s_usage (FILE *f)
         "  --samples N        one-at-a-time round trips for latency (default 10000)\n"
         "  --scale            also simulated workers (1..1000) and clients (1..64)\n"
         "  --no-memory        skip the memory figure\n"
+        "  --only LIST        only these parts, comma-separated: window, batch, map,\n"
+        "                     latency, memory, durability, scale\n"
         "  --json FILE        also write every figure as one JSON object\n"
         "  --zjobd PATH       broker program (default the one built with this)\n"
         "  --zjob-worker PATH worker program (default the one built with this)\n"
@@ -512,6 +524,23 @@ s_parse_counts (const char *text, s_cfg_t *cfg)
     return cfg->ncounts > 0;
 }
 
+static bool
+s_parse_parts (const char *text, unsigned *parts)
+{
+    *parts = 0;
+    char *copy = strdup (text), *save = NULL;
+    bool ok = copy != NULL;
+    for (char *tok = strtok_r (copy, ",", &save); ok && tok; tok = strtok_r (NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < sizeof s_part_names / sizeof *s_part_names && strcmp (tok, s_part_names[i]))
+            i++;
+        ok = i < sizeof s_part_names / sizeof *s_part_names;
+        *parts |= 1u << i;
+    }
+    free (copy);
+    return ok && *parts;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -520,9 +549,10 @@ main (int argc, char *argv[])
         .counts = {1, 2, 4}, .ncounts = 3, .secs = 1.5, .window = 1000, .batch = 1000,
         .prefetch = 100, .queued = 1000000, .samples = 10000,
     };
-    bool memory = true, counts_set = false;
+    bool counts_set = false;
+    cfg.parts = S_WINDOW | S_BATCH | S_MAP | S_LATENCY | S_MEMORY | S_DURABILITY;
     enum { O_QUICK = 256, O_WORKERS, O_SECS, O_WINDOW, O_BATCH, O_PREFETCH, O_QUEUED,
-           O_SAMPLES, O_SCALE, O_NOMEM, O_JSON, O_ZJOBD, O_WORKER, O_SIM, O_HELP };
+           O_SAMPLES, O_SCALE, O_NOMEM, O_JSON, O_ZJOBD, O_WORKER, O_SIM, O_ONLY, O_HELP };
     static const struct option opts[] = {
         {"quick", no_argument, NULL, O_QUICK}, {"workers", required_argument, NULL, O_WORKERS},
         {"secs", required_argument, NULL, O_SECS}, {"window", required_argument, NULL, O_WINDOW},
@@ -534,6 +564,7 @@ main (int argc, char *argv[])
         {"json", required_argument, NULL, O_JSON}, {"zjobd", required_argument, NULL, O_ZJOBD},
         {"zjob-worker", required_argument, NULL, O_WORKER},
         {"zjsimwork", required_argument, NULL, O_SIM}, {"help", no_argument, NULL, O_HELP},
+        {"only", required_argument, NULL, O_ONLY},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
@@ -552,8 +583,15 @@ main (int argc, char *argv[])
             case O_PREFETCH: cfg.prefetch = strtoul (optarg, NULL, 10); break;
             case O_QUEUED: cfg.queued = strtoul (optarg, NULL, 10); break;
             case O_SAMPLES: cfg.samples = strtoul (optarg, NULL, 10); break;
-            case O_SCALE: cfg.scale = true; break;
-            case O_NOMEM: memory = false; break;
+            case O_SCALE: cfg.parts |= S_SCALE; break;
+            case O_NOMEM: cfg.parts &= ~(unsigned) S_MEMORY; break;
+            case O_ONLY:
+                if (!s_parse_parts (optarg, &cfg.parts)) {
+                    fprintf (stderr, "zjbench: --only wants parts among window, batch, map, "
+                             "latency, memory, durability, scale\n");
+                    return 2;
+                }
+                break;
             case O_JSON: cfg.json = optarg; break;
             case O_ZJOBD: cfg.zjobd = optarg; break;
             case O_WORKER: cfg.worker = optarg; break;
@@ -597,13 +635,14 @@ main (int argc, char *argv[])
     printf ("CPU columns: microseconds of CPU per task (or map item) in zjobd, in the "
             "worker processes, and in this client process.\n");
     bool ok = true;
-    for (size_t i = 0; i < cfg.ncounts && !s_interrupted; i++)
+    bool per_count = cfg.parts & (S_WINDOW | S_BATCH | S_MAP | S_LATENCY);
+    for (size_t i = 0; per_count && i < cfg.ncounts && !s_interrupted; i++)
         ok = s_bench_workers (&cfg, cfg.counts[i]) && ok;
-    if (memory && !s_interrupted)
+    if ((cfg.parts & S_MEMORY) && !s_interrupted)
         ok = s_bench_memory (&cfg) && ok;
-    if (cfg.has_durability && !cfg.quick && !s_interrupted)
+    if (cfg.has_durability && (cfg.parts & S_DURABILITY) && !cfg.quick && !s_interrupted)
         s_bench_durability (&cfg);
-    if (cfg.scale && !s_interrupted)
+    if ((cfg.parts & S_SCALE) && !s_interrupted)
         s_bench_scale (&cfg);
     if (cfg.json && bstat_write (cfg.json) != 0) {
         fprintf (stderr, "zjbench: cannot write %s: %s\n", cfg.json, strerror (errno));

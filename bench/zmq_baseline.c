@@ -5,6 +5,7 @@
 //  flight and then one at a time. No zjob code at all.
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct {
     size_t samples;             //  ping-pong round trips
     size_t size;                //  message body bytes
     bool rep;                   //  REP workers (else DEALER echo)
+    bool hop;                   //  client talks through an I/O thread, as libzjob does
     const char *json;           //  figures file, or NULL
 } s_cfg_t;
 
@@ -120,6 +122,31 @@ s_recv (void *sock)
     return 0;
 }
 
+typedef struct {
+    void *ctx;                  //  shared with the caller's thread
+    const char *endpoint;       //  the proxy's front
+} s_hop_t;
+
+//  The client's I/O thread with --hop: the caller's messages cross an
+//  inproc pipe to this thread, which owns the DEALER, and replies come
+//  back the same way: one thread wake-up more each way, like libzjob's
+//  API thread and I/O thread.
+static void *
+s_hop_main (void *arg)
+{
+    s_hop_t *hop = arg;
+    void *inner = zmq_socket (hop->ctx, ZMQ_PAIR);
+    void *outer = zmq_socket (hop->ctx, ZMQ_DEALER);
+    s_sockopts (inner);
+    s_sockopts (outer);
+    zmq_bind (inner, "inproc://hop");
+    zmq_connect (outer, hop->endpoint);
+    zmq_proxy (inner, outer, NULL);     //  returns when the context terminates
+    zmq_close (inner);
+    zmq_close (outer);
+    return NULL;
+}
+
 static void
 s_usage (FILE *f)
 {
@@ -133,6 +160,7 @@ s_usage (FILE *f)
         "  --samples N    one-at-a-time round trips (default 10000)\n"
         "  --size N       message body bytes (default 16)\n"
         "  --rep          REP echo workers (default: DEALER echo, the cheaper one)\n"
+        "  --hop          the client sends through its own I/O thread (as libzjob)\n"
         "  --json FILE    also write the figures as JSON\n"
         "  --help         show this help and exit\n\n"
         "Exit status: 0 ok, 1 a run failed, 2 usage error.\n");
@@ -146,6 +174,7 @@ main (int argc, char *argv[])
         {"workers", required_argument, NULL, 'w'}, {"secs", required_argument, NULL, 's'},
         {"inflight", required_argument, NULL, 'i'}, {"samples", required_argument, NULL, 'n'},
         {"size", required_argument, NULL, 'z'}, {"rep", no_argument, NULL, 'r'},
+        {"hop", no_argument, NULL, 'o'},
         {"json", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -157,6 +186,7 @@ main (int argc, char *argv[])
             case 'n': cfg.samples = strtoul (optarg, NULL, 10); break;
             case 'z': cfg.size = strtoul (optarg, NULL, 10); break;
             case 'r': cfg.rep = true; break;
+            case 'o': cfg.hop = true; break;
             case 'j': cfg.json = optarg; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -189,11 +219,20 @@ main (int argc, char *argv[])
             s_worker_main (eps[1], cfg.rep);
 
     void *ctx = zmq_ctx_new ();
-    void *sock = zmq_socket (ctx, ZMQ_DEALER);
+    pthread_t hop_thread;
+    s_hop_t hop = {ctx, eps[0]};
+    void *sock = zmq_socket (ctx, cfg.hop ? ZMQ_PAIR : ZMQ_DEALER);
     s_sockopts (sock);
     int timeout_ms = 5000;
     zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
-    zmq_connect (sock, eps[0]);
+    if (cfg.hop) {
+        pthread_create (&hop_thread, NULL, s_hop_main, &hop);
+        //  inproc needs the bind first; retry until the thread made it.
+        while (zmq_connect (sock, "inproc://hop") != 0)
+            bproc_sleep (0.001);
+    }
+    else
+        zmq_connect (sock, eps[0]);
     char body[1024];
     memset (body, 'x', sizeof body);
     bool ok = true;
@@ -220,9 +259,9 @@ main (int argc, char *argv[])
     t1 = bproc_now ();
     double cpu = bproc_cpu (proxy) - cpu0;
     double rate = (double) done / (t1 - t0);
-    printf ("zmq_proxy, %d %s echo workers, %d x %zu-byte round trips in flight: "
-            "%.0f round trips/s, proxy %.2f us CPU each\n", cfg.workers,
-            cfg.rep ? "REP" : "DEALER", cfg.inflight, cfg.size, rate, cpu * 1e6 / (double) done);
+    printf ("zmq_proxy%s, %d %s echo workers, %d x %zu-byte round trips in flight: "
+            "%.0f round trips/s, proxy %.2f us CPU each\n", cfg.hop ? " (client I/O thread)" : "",
+            cfg.workers, cfg.rep ? "REP" : "DEALER", cfg.inflight, cfg.size, rate, cpu * 1e6 / (double) done);
     bstat_set (rate, "zmq.rate");
     bstat_set (cpu * 1e6 / (double) done, "zmq.proxy_us");
 
@@ -250,6 +289,8 @@ main (int argc, char *argv[])
         fprintf (stderr, "zmq_baseline: a round trip did not come back within 5 s\n");
     zmq_close (sock);
     zmq_ctx_term (ctx);
+    if (cfg.hop)
+        pthread_join (hop_thread, NULL);
     for (int i = 0; i < cfg.workers; i++)
         kill (workers[i], SIGKILL);
     kill (proxy, SIGKILL);
