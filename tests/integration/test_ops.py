@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Operations: the systemd units pass systemd-analyze verify, systemd
-notification and watchdog through a fake NOTIFY_SOCKET, config files for both daemons (--config, errors naming the
-file and line, flags overriding the file)."""
+notification and watchdog through a fake NOTIFY_SOCKET, config files
+for both daemons (--config, errors naming the file and line, flags
+overriding the file), and the Prometheus page scraped over HTTP after a
+known sequence of tasks."""
 
+import json
 import os
 import re
 import shutil
@@ -13,10 +16,13 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, wait_for, ZJOBD, WORKER, EXIT_OK  # noqa: E402
+from harness import (Cluster, ClusterTest, wait_for, ZJOBD, WORKER, EXIT_OK,  # noqa: E402
+                     EXIT_FAILED, EXIT_CANCELLED)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                     "..", ".."))
@@ -67,6 +73,28 @@ class UnitsTest(unittest.TestCase):
         ours = [line for line in (r.stdout + r.stderr).splitlines()
                 if "zjob" in line]
         self.assertEqual(ours, [])
+
+    def test_hardening(self):
+        """systemd's own exposure score of each unit stays "OK" (< 2 of 10)."""
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            self.skipTest("systemd-analyze is not installed (Debian package systemd)")
+        tmp = tempfile.mkdtemp(prefix="zjob-units-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for unit, instance in (("zjobd.service", "zjobd.service"),
+                               ("zjob-worker@.service", "zjob-worker@test.service")):
+            with open(os.path.join(ROOT, "systemd", unit)) as f:
+                text = f.read().replace("/usr/local/bin/zjobd", ZJOBD)
+            text = text.replace("/usr/local/bin/zjob-worker", WORKER)
+            path = os.path.join(tmp, instance)
+            with open(path, "w") as f:
+                f.write(text)
+            r = subprocess.run([analyze, "security", "--offline=yes", path],
+                               capture_output=True, text=True, timeout=60)
+            m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
+            if not m:
+                self.skipTest("systemd-analyze security --offline needs systemd 252 or later")
+            self.assertLess(float(m.group(1)), 2.0, r.stdout)
 
     def test_config_examples_are_valid(self):
         for binary, example in ((ZJOBD, "zjobd.conf.example"),
@@ -126,10 +154,13 @@ class NotifyTest(unittest.TestCase):
     def test_ready_status_watchdog_stopping(self):
         # WATCHDOG_PID is left out: it would have to be zjobd's own pid.
         c = self.cluster
-        with environ(NOTIFY_SOCKET=self.path, WATCHDOG_USEC="200000", WATCHDOG_PID=None):
+        with environ(NOTIFY_SOCKET=self.path, WATCHDOG_USEC="200000", WATCHDOG_PID=None,
+                     STATE_DIRECTORY=self.tmp):
             c.start_broker()
         ready = self.receive_until(lambda m: "READY=1" in m, 10, "READY=1")
-        self.assertRegex(ready, r"STATUS=serving: 0 queued, 0 running, 0 workers")
+        m = re.search(r"STATUS=serving: (\d+) queued, 0 running, 0 workers", ready)
+        self.assertTrue(m, ready)
+        queued = int(m.group(1))
         # Pings every 100 ms (half of WATCHDOG_USEC): a handful in a second.
         start = time.monotonic()
         pings = 0
@@ -139,14 +170,14 @@ class NotifyTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 2.0)
         # STATUS follows the broker's state.
         self.assertEqual(c.zjob("submit", "nobody").returncode, EXIT_OK)
-        self.receive_until(lambda m: "STATUS=serving: 1 queued, 0 running, 0 workers" in m,
-                           5, "STATUS with one queued task")
+        want = f"STATUS=serving: {queued + 1} queued, 0 running, 0 workers"
+        self.receive_until(lambda m: want in m, 5, "STATUS with one more queued task")
         c.stop(c.broker, signal.SIGTERM)
         self.receive_until(lambda m: "STOPPING=1" in m, 5, "STOPPING=1")
 
     def test_silent_without_notify_socket(self):
         c = self.cluster
-        with environ(NOTIFY_SOCKET=None, WATCHDOG_USEC=None):
+        with environ(NOTIFY_SOCKET=None, WATCHDOG_USEC=None, STATE_DIRECTORY=self.tmp):
             c.start_broker()
         c.zjob("submit", "nobody")
         with self.assertRaises(socket.timeout):
@@ -237,8 +268,9 @@ log-level = warn
 """)
         c = self.cluster = Cluster(tmp=self.tmp)
         # Flags win over the file: debug logging, and room for 3 tasks.
-        c.broker = c._spawn([ZJOBD, "--config", path, "--log-level", "debug",
-                             "--max-queued", "3"], "zjobd")
+        with environ(STATE_DIRECTORY=self.tmp):
+            c.broker = c._spawn([ZJOBD, "--config", path, "--log-level", "debug",
+                                 "--max-queued", "3"], "zjobd")
         wait_for(lambda: os.path.exists(epfile), 10, "endpoints file")
         with open(epfile) as f:
             eps = dict(line.strip().split("=", 1) for line in f)
@@ -254,7 +286,8 @@ log-level = warn
 
     def test_worker_file_and_flag_override(self):
         c = self.cluster = Cluster(tmp=self.tmp)
-        c.start_broker()
+        with environ(STATE_DIRECTORY=self.tmp):
+            c.start_broker()
         path = self.write("worker.conf", f"""broker = {c.workers_ep}
 name = from-file
 procs = 2
@@ -276,6 +309,223 @@ exec
         self.assertNotIn('"from-file"', stats)
         # Two supervised processes, both with the merged settings.
         self.assertEqual(stats.count('"from-flag"'), 2)
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...)): float} from a text exposition,
+    checking that every sample's family was declared with a TYPE."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r'([a-z_]+)(?:\{(.*)\})? (\S+)', line)
+        assert m, f"bad sample line {line!r}"
+        name, labels, value = m.groups()
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in types or family in types, f"no TYPE for {name}"
+        pairs = tuple(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', labels or ""))
+        samples[(name, pairs)] = float(value)
+    return samples
+
+
+class FreshClusterTest(ClusterTest):
+    """A ClusterTest whose broker keeps its state (when it keeps any) in a
+    directory of its own: systemd's $STATE_DIRECTORY is the default."""
+
+    def setUp(self):
+        state = tempfile.mkdtemp(prefix="zjob-state-")
+        self.addCleanup(shutil.rmtree, state, True)
+        with environ(STATE_DIRECTORY=state):
+            super().setUp()
+
+
+class MetricsTest(FreshClusterTest):
+    """--metrics serves the Prometheus page; its counters follow a known
+    sequence of tasks exactly."""
+
+    broker_args = ("--metrics", "127.0.0.1:0", "--heartbeat", "0.2", "--liveness", "3")
+
+    def setUp(self):
+        super().setUp()
+        m = re.search(r"metrics listening url=(\S+)", self.c.log(self.c.broker))
+        self.assertTrue(m, self.c.log(self.c.broker))
+        self.url = m.group(1)
+        self.assertRegex(self.url, r"^http://127\.0\.0\.1:\d+/metrics$")
+
+    def scrape(self):
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["Content-Type"],
+                             "text/plain; version=0.0.4; charset=utf-8")
+            return parse_metrics(r.read().decode())
+
+    def value(self, samples, name, **labels):
+        return samples.get((name, tuple(labels.items())), 0.0)
+
+    def test_known_sequence(self):
+        c = self.c
+        c.start_worker()
+        for i in range(5):
+            self.assertEqual(self.zjob("run", "echo", str(i)).returncode, EXIT_OK)
+        for _ in range(2):
+            self.assertEqual(self.zjob("run", "fail", "ValueError", "no").returncode,
+                             EXIT_FAILED)
+        # Nobody serves "idle": its tasks wait; one is cancelled.
+        ticket = self.zjob("submit", "idle", "x").stdout.strip()
+        self.assertEqual(self.zjob("submit", "idle", "y").returncode, EXIT_OK)
+        r = self.zjob("cancel", ticket)
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(self.zjob("result", ticket).returncode, EXIT_CANCELLED)
+
+        s = self.scrape()
+        v = lambda name, fn: self.value(s, name, function=fn)  # noqa: E731
+        self.assertEqual(v("zjob_tasks_submitted_total", "echo"), 5)
+        self.assertEqual(v("zjob_tasks_completed_total", "echo"), 5)
+        self.assertEqual(v("zjob_tasks_failed_total", "echo"), 0)
+        self.assertEqual(v("zjob_tasks_submitted_total", "fail"), 2)
+        self.assertEqual(v("zjob_tasks_failed_total", "fail"), 2)
+        self.assertEqual(v("zjob_tasks_completed_total", "fail"), 0)
+        self.assertEqual(v("zjob_tasks_submitted_total", "idle"), 2)
+        self.assertEqual(v("zjob_tasks_cancelled_total", "idle"), 1)
+        self.assertEqual(v("zjob_queue_depth", "idle"), 1)
+        self.assertEqual(v("zjob_queue_depth", "echo"), 0)
+        self.assertGreater(v("zjob_queue_oldest_age_seconds", "idle"), 0)
+        for fn in ("echo", "fail", "idle"):
+            self.assertEqual(v("zjob_tasks_retried_total", fn), 0)
+            self.assertEqual(v("zjob_tasks_expired_total", fn), 0)
+        # Functions a worker registered have series even without tasks.
+        self.assertIn(("zjob_tasks_submitted_total", (("function", "noop"),)), s)
+        self.assertEqual(self.value(s, "zjob_workers_alive"), 1)
+        # One wait and one run observation per task a worker answered.
+        for hist in ("zjob_task_wait_seconds", "zjob_task_run_seconds"):
+            self.assertEqual(v(hist + "_count", "echo"), 5)
+            self.assertEqual(v(hist + "_count", "fail"), 2)
+            self.assertEqual(v(hist + "_count", "idle"), 0)
+            inf = self.value(s, hist + "_bucket", function="echo", le="+Inf")
+            self.assertEqual(inf, 5)
+            # Cumulative buckets never decrease.
+            buckets = sorted((float(dict(k[1])["le"]), val) for k, val in s.items()
+                             if k[0] == hist + "_bucket" and dict(k[1])["function"] == "echo")
+            self.assertEqual(len(buckets), 20)
+            self.assertEqual([b for _, b in buckets], sorted(b for _, b in buckets))
+            self.assertLess(v(hist + "_sum", "echo"), 5 * 10)
+
+        # The same page through the client socket: zjob stats --format
+        # prometheus (the STATS map carries it; plain JSON leaves it out).
+        r = self.zjob("stats", "--format", "prometheus")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        p = parse_metrics(r.stdout)
+        for key, val in s.items():
+            if key[0].endswith("_total"):
+                self.assertEqual(p[key], val, key)
+        r = self.zjob("stats")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertNotIn("metrics", json.loads(r.stdout))
+
+    def test_retried_and_expired(self):
+        c = self.c
+        w = c.start_worker()
+        ticket = self.zjob("submit", "sleep", "30").stdout.strip()
+        wait_for(lambda: self.value(self.scrape(), "zjob_tasks_running", function="sleep") == 1,
+                 10, "task running")
+        c.stop(w, signal.SIGKILL)
+        # The broker loses the silent worker and queues the task again.
+        wait_for(lambda: self.value(self.scrape(), "zjob_tasks_retried_total",
+                                    function="sleep") == 1, 10, "retried 1")
+        s = self.scrape()
+        self.assertEqual(self.value(s, "zjob_queue_depth", function="sleep"), 1)
+        self.assertEqual(self.value(s, "zjob_tasks_running", function="sleep"), 0)
+        self.assertEqual(self.value(s, "zjob_workers_alive"), 0)
+        self.assertEqual(self.zjob("cancel", ticket).returncode, EXIT_OK)
+
+    def test_http_errors(self):
+        base = self.url.rsplit("/", 1)[0]
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(base + "/nope", timeout=10)
+        self.assertEqual(e.exception.code, 404)
+        req = urllib.request.Request(self.url, data=b"x", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(e.exception.code, 405)
+        # Still serving afterwards.
+        self.assertIn(("zjob_workers_alive", ()), self.scrape())
+
+
+class ExpiryMetricsTest(FreshClusterTest):
+    broker_args = ("--metrics", "127.0.0.1:0", "--retention", "0.5")
+
+    def test_expired(self):
+        url = re.search(r"metrics listening url=(\S+)", self.c.log(self.c.broker)).group(1)
+        self.c.start_worker()
+        for i in range(3):
+            self.assertEqual(self.zjob("run", "echo", str(i)).returncode, EXIT_OK)
+
+        def expired():
+            with urllib.request.urlopen(url, timeout=10) as r:
+                s = parse_metrics(r.read().decode())
+            return s.get(("zjob_tasks_expired_total", (("function", "echo"),)))
+        wait_for(lambda: expired() == 3, 10, "3 expired")
+
+
+class MetricsStartupTest(unittest.TestCase):
+    def run_zjobd(self, addr):
+        state = tempfile.mkdtemp(prefix="zjob-state-")
+        self.addCleanup(shutil.rmtree, state, True)
+        return subprocess.run([ZJOBD, "--clients", "tcp://127.0.0.1:*", "--workers",
+                               "tcp://127.0.0.1:*", "--metrics", addr],
+                              capture_output=True, text=True, timeout=10,
+                              env=dict(os.environ, STATE_DIRECTORY=state))
+
+    def test_bad_address_is_a_usage_error(self):
+        for addr in ("nonsense", "127.0.0.1:99999", "127.0.0.1:"):
+            r = self.run_zjobd(addr)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--metrics", r.stderr)
+
+    def test_port_in_use_is_a_runtime_error(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        self.addCleanup(s.close)
+        r = self.run_zjobd(f"127.0.0.1:{s.getsockname()[1]}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("Address already in use", r.stderr)
+
+
+LOG_LINE = re.compile(r'(zjobd|zjob-worker): (error|warn|info|debug) ([a-z][a-z0-9 _-]*?)'
+                      r'((?: [a-z_]+=(?:"[^"]*"|[^" ]*))*)')
+
+
+class LogTest(FreshClusterTest):
+    """One event per line with a level and key=value fields; nothing per
+    task at the default level, whatever the number of tasks."""
+
+    broker_args = ("--log-level", "info")
+
+    def test_info_has_no_per_task_lines(self):
+        c = self.c
+        w = c.start_worker("--log-level", "info")
+        self.assertEqual(self.zjob("run", "echo", "warm").returncode, EXIT_OK)
+        before = len(c.log(c.broker).splitlines()) + len(c.log(w).splitlines())
+        items = "".join(f"{i}\n" for i in range(3000))
+        r = self.zjob("map", "echo", stdin=items, timeout=120)
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 3000)
+        self.assertEqual(self.zjob("run", "fail", "ValueError", "x").returncode, EXIT_FAILED)
+        after = len(c.log(c.broker).splitlines()) + len(c.log(w).splitlines())
+        self.assertLessEqual(after - before, 2, c.log(c.broker) + c.log(w))
+        c.stop(w)
+        for text in (c.log(c.broker), c.log(w)):
+            for line in text.splitlines():
+                self.assertRegex(line, LOG_LINE)
+                self.assertTrue(LOG_LINE.fullmatch(line), line)
+        # The stable field names.
+        self.assertRegex(c.log(c.broker), r"info worker ready peer=[0-9a-f]+ worker=\S+ ")
+        self.assertRegex(c.log(w), r"info connecting .* worker=\S+ .*functions=")
 
 
 if __name__ == "__main__":
