@@ -40,9 +40,10 @@ broker_new (const broker_config_t *config, uint64_t gen, store_t *store, double 
     self->enc = zj_enc_new ();
     self->tmp = zj_enc_new ();
     self->hdr = zj_enc_new ();
+    self->dedup = dedup_new ();
     self->warn_window = now;
     if (!self->tasks || !self->sched || !self->peers || !self->enc || !self->tmp
-        || !self->hdr) {
+        || !self->hdr || !self->dedup) {
         broker_destroy (&self);
         return NULL;
     }
@@ -66,6 +67,8 @@ broker_destroy (broker_t **self_p)
     zj_enc_destroy (&self->enc);
     zj_enc_destroy (&self->tmp);
     zj_enc_destroy (&self->hdr);
+    dedup_destroy (&self->dedup);
+    free (self->turn_subs);
     free (self->scratch_tasks);
     free (self->scratch_fns);
     free (self);
@@ -450,6 +453,10 @@ void
 broker_tick (broker_t *self, double now)
 {
     s_warn_window (self, now);
+    if (store_degraded (self->store) && now - self->store_retry >= 1.0) {
+        self->store_retry = now;
+        broker_turn (self);
+    }
     //  Each side heartbeats at its own interval and judges the other by
     //  it: a worker is lost after liveness of the longer of the two
     //  intervals, and hears from us at least as often as it asked.
@@ -492,13 +499,25 @@ s_expired_cb (void *arg, task_t *task)
     sched_fn_unref (self->sched, task->fn);
 }
 
+static void
+s_forgot_cb (void *arg, const dedup_entry_t *entry)
+{
+    broker_t *self = arg;
+    store_delete_submit (self->store, dedup_client (entry), entry->req);
+}
+
 bool
 broker_expire (broker_t *self, double now)
 {
-    bool more = false;
+    bool more = false, more_subs = false;
+    size_t batch = self->cfg.expire_batch ? self->cfg.expire_batch : EXPIRE_BATCH;
     broker_turn (self);
-    tasks_expire (self->tasks, now, self->cfg.retention, EXPIRE_BATCH, s_expired_cb, self, &more);
-    return more;
+    size_t done = tasks_expire (self->tasks, now, self->cfg.retention, batch, s_expired_cb,
+                                self, &more);
+    if (done < batch)
+        dedup_expire (self->dedup, now, self->cfg.retention, batch - done, s_forgot_cb, self,
+                      &more_subs);
+    return more || more_subs;
 }
 
 //  ---------------------------------------------------------------------
@@ -600,6 +619,11 @@ s_send_failed (broker_t *self, out_t *o, int err, double now)
 bool
 broker_flush (broker_t *self, double now, broker_send_fn *send, void *arg)
 {
+    //  Group commit first: everything this turn changed becomes durable
+    //  before any reply that promises it leaves, and a failed commit can
+    //  still take back the turn's new tasks (none is dispatched yet).
+    //  The dispatch marks below go with the next turn's commit.
+    broker_commit (self, now);
     if (sched_dirty (self->sched)) {
         broker_turn (self);
         sched_dispatch (self->sched);
@@ -628,7 +652,7 @@ broker_flush (broker_t *self, double now, broker_send_fn *send, void *arg)
     size_t count = self->nout;
     for (size_t i = 0; i < count; i++) {
         out_t *o = &self->out[i];
-        if (o->kind == OUT_TASKS && o->worker->dead) {
+        if ((o->kind == OUT_TASKS && o->worker->dead) || !o->body) {
             free (o->body);
             o->body = NULL;
             continue;
@@ -672,50 +696,3 @@ broker_shutdown (broker_t *self, double now)
               sched_queued (self->sched), sched_running (self->sched));
 }
 
-//  ---------------------------------------------------------------------
-//  Recovery
-
-typedef struct {
-    broker_t *broker;           //  where records go
-    double now;                 //  to turn ages into times
-    size_t count;               //  records restored
-} recover_t;
-
-static zj_err_t
-s_recover_cb (void *arg, const store_record_t *rec)
-{
-    recover_t *r = arg;
-    broker_t *self = r->broker;
-    sched_fn_t *fn = sched_fn_get (self->sched, rec->fn.ptr, rec->fn.len);
-    if (!fn)
-        return ZJ_ENOMEM;
-    bool final = zj_state_is_final (rec->state);
-    task_t *task = tasks_restore (self->tasks, rec->gen, rec->seq, fn, rec->state, rec->blob,
-                                  rec->len, r->now - rec->age);
-    if (!task) {
-        sched_fn_release_unused (self->sched, fn);
-        return tasks_find (self->tasks, rec->gen, rec->seq) ? ZJ_OK : ZJ_ENOMEM;
-    }
-    sched_fn_ref (fn);
-    task->priority = rec->priority;
-    task->timeout = rec->timeout;
-    task->max_retries = rec->max_retries;
-    task->attempts = rec->attempts;
-    task->flags = rec->chunk ? TASK_CHUNK : 0;
-    if (!final)
-        sched_enqueue (self->sched, task);
-    r->count++;
-    return ZJ_OK;
-}
-
-zj_err_t
-broker_recover (broker_t *self, double now)
-{
-    recover_t r = {self, now, 0};
-    broker_turn (self);
-    zj_err_t rc = store_recover (self->store, s_recover_cb, &r);
-    if (r.count)
-        log_info ("recovered", "store=%s tasks=%zu queued=%zu", self->store->ops->name, r.count,
-                  sched_queued (self->sched));
-    return rc;
-}

@@ -19,7 +19,19 @@ typedef struct {
     uint16_t max_retries;       //  requeues after worker loss, by default
     size_t max_frame;           //  largest frame accepted
     size_t max_queued;          //  queued tasks per function
+    size_t expire_batch;        //  records deleted per broker_expire call;
+                                //  0 = 8192 (a durable store wants fewer)
 } broker_config_t;
+
+//  What broker_recover found.
+typedef struct {
+    size_t generations;         //  earlier generations
+    size_t submits;             //  remembered idempotent submits
+    size_t queued;              //  tasks queued again as they were
+    size_t requeued;            //  tasks that were out on a worker, queued again
+    size_t lost;                //  ... failed WorkerLost instead (no attempts left)
+    size_t finished;            //  final tasks, results fetchable
+} broker_recovery_t;
 
 //  The two ROUTER sockets.
 typedef enum {
@@ -41,8 +53,12 @@ broker_t *broker_new (const broker_config_t *config, uint64_t gen, store_t *stor
                       double now);
 //  Free everything (queued messages are dropped); sets *self_p to NULL.
 void broker_destroy (broker_t **self_p);
-//  Load the tasks the store kept. Returns ZJ_OK or the store's error.
-zj_err_t broker_recover (broker_t *self, double now);
+//  Load what the store kept: queued tasks are queued again in submit
+//  order, tasks that were out on a worker are queued again with that
+//  attempt counted (or fail WorkerLost), final ones stay fetchable until
+//  their retention ends. Fills *found (may be NULL). Returns ZJ_OK or
+//  the store's error.
+zj_err_t broker_recover (broker_t *self, double now, broker_recovery_t *found);
 //  The generation as 8 characters (static to the broker).
 const char *broker_generation (const broker_t *self);
 
@@ -57,9 +73,11 @@ void broker_tick (broker_t *self, double now);
 //  Delete a bounded batch of tasks whose retention ended. Returns true
 //  when more are already due (call again soon, the loop must not stall).
 bool broker_expire (broker_t *self, double now);
-//  End of a loop turn: dispatch, build TASKS and RESULT batches, commit
-//  the store, then send everything queued. Returns true when work is
-//  left for another turn right away.
+//  End of a loop turn: commit the store (a failed commit turns the
+//  turn's SUBMITTED replies into ERROR NoSpace and takes their tasks
+//  back), dispatch, build TASKS and RESULT batches, then send everything
+//  queued. Dispatch marks are committed with the next turn. Returns true
+//  when work is left for another turn right away.
 bool broker_flush (broker_t *self, double now, broker_send_fn *send, void *arg);
 //  Stop accepting work: SUBMIT gets ShutDown from now on, and DISCONNECT
 //  is queued for every worker and every client with subscriptions.

@@ -4,6 +4,7 @@
 //  outside broker_*.c, clients.c, workers.c and stats.c includes this.
 #pragma once
 #include "broker.h"
+#include "dedup.h"
 #include "peers.h"
 #include "sched.h"
 #include "tasks.h"
@@ -25,6 +26,16 @@ typedef struct {
     uint32_t ntasks;            //  OUT_TASKS: how many
 } out_t;
 
+//  A SUBMIT answered in this turn. If the turn's commit fails, its new
+//  tasks are taken back and its reply becomes ERROR NoSpace.
+typedef struct {
+    size_t out;                 //  outbox index of the SUBMITTED reply
+    uint64_t req;               //  the request, for the ERROR
+    uint64_t seq;               //  first new task's sequence number
+    uint32_t n;                 //  new tasks (0: a resend answered from dedup)
+    dedup_entry_t *entry;       //  (client, req) remembered this turn, or NULL
+} turn_submit_t;
+
 struct broker {
     broker_config_t cfg;        //  limits and timings
     uint64_t gen;               //  ticket generation
@@ -44,6 +55,13 @@ struct broker {
     task_t **scratch_tasks;     //  per-request work arrays
     sched_fn_t **scratch_fns;
     size_t cap_scratch;
+    dedup_t *dedup;             //  idempotent submits by (client, req)
+    turn_submit_t *turn_subs;   //  SUBMITs answered this turn
+    size_t nturn_subs;
+    size_t cap_turn_subs;
+    bool store_bad;             //  a commit failed; not yet all written again
+    double store_retry;         //  last retry of a degraded store
+    double store_warned;        //  last warning about it
     bool shutting_down;         //  refusing new work
     double warn_window;         //  start of the current bad-frame second
     uint32_t warn_count;        //  bad-frame warnings in it
@@ -80,6 +98,16 @@ void broker_error_payload (broker_t *self, const char *type, size_t tlen, const 
 //  A worker vanished or said goodbye: requeue or fail what it held and
 //  forget it. `why` goes to the log.
 void broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, double now);
+
+//  Note a SUBMIT answered this turn (its reply is the outbox entry at
+//  index `out`). False on OOM.
+bool broker_turn_submit (broker_t *self, size_t out, uint64_t req, uint64_t seq, uint32_t n,
+                         dedup_entry_t *entry);
+//  True when `entry` was made by a SUBMIT of this turn.
+bool broker_turn_has (const broker_t *self, const dedup_entry_t *entry);
+//  Commit the turn's changes (commit.c); when that fails, take back the
+//  turn's SUBMITs and turn their replies into ERROR NoSpace.
+void broker_commit (broker_t *self, double now);
 
 //  Per-socket message handlers (clients.c, workers.c); msg is decoded.
 void clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now);

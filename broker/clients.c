@@ -8,6 +8,70 @@
 #include <stdio.h>
 #include <string.h>
 
+//  Give client c the state of one ticket as FETCH does: a RESULT entry
+//  now when it is final, unknown or expired, else a subscription.
+static void
+s_serve (broker_t *self, client_t *c, zj_str_t ticket)
+{
+    task_t *task;
+    zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
+    if (task && !zj_state_is_final (state)) {
+        if (tasks_subscribe (task, c) == 1)
+            peers_client_ref (c);
+        return;
+    }
+    const uint8_t *payload = NULL;
+    size_t len = 0;
+    if (task) {
+        payload = tasks_payload (task, &len);
+        if (!payload) {
+            broker_error_payload (self, "OutOfMemory", 11,
+                                  "the broker ran out of memory when this task finished", 52,
+                                  "", 0);
+            payload = zj_enc_data (self->tmp);
+            len = zj_enc_size (self->tmp);
+        }
+    }
+    if (!peers_client_push (self->peers, c, ticket.ptr, ticket.len, state, payload, len))
+        log_error ("out of memory", "what=result");
+}
+
+//  A SUBMIT repeating a known (client, req): the same tickets again,
+//  nothing new, and the sender subscribed to them as by FETCH.
+static void
+s_resubmit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, dedup_entry_t *e)
+{
+    if (e->count != msg->count) {
+        char message[256];
+        snprintf (message, sizeof message,
+                  "request %llu of client '%.*s' was a batch of %u tasks, not %u; use a new "
+                  "req for a new batch", (unsigned long long) msg->req, (int) msg->client.len,
+                  msg->client.ptr, e->count, msg->count);
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_EPROTO, message);
+        return;
+    }
+    client_t *c = peers_client_get (self->peers, id);
+    if (!c) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ENOSPC,
+                            "broker out of memory; submit again later");
+        return;
+    }
+    zj_enc_tickets_begin (self->enc, ZJ_MSG_SUBMITTED, msg->req, e->count);
+    for (uint32_t i = 0; i < e->count; i++) {
+        char ticket[TICKET_MAX + 1];
+        size_t tlen = ticket_format (e->gen, e->seq + i, ticket);
+        zj_enc_str (self->enc, ticket, tlen);
+        s_serve (self, c, (zj_str_t) {ticket, tlen});
+    }
+    //  A repeat within the turn of the first one stands or falls with it.
+    size_t out = self->nout;
+    bool same_turn = broker_turn_has (self, e);
+    broker_reply (self, BROKER_CLIENTS, id, self->enc);
+    if (same_turn && self->nout > out)
+        broker_turn_submit (self, out, msg->req, 0, 0, NULL);
+    peers_client_idle (self->peers, c);
+}
+
 static void
 s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
 {
@@ -15,6 +79,13 @@ s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
         broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ESHUTDOWN,
                             "broker is shutting down; submit again once it is back");
         return;
+    }
+    if (msg->client.ptr) {
+        dedup_entry_t *e = dedup_find (self->dedup, msg->client, msg->req);
+        if (e) {
+            s_resubmit (self, id, msg, e);
+            return;
+        }
     }
     uint32_t n = msg->count;
     if (!broker_scratch (self, n ? n : 1)) {
@@ -105,7 +176,20 @@ s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
         size_t tlen = tasks_ticket (task, ticket);
         zj_enc_str (self->enc, ticket, tlen);
     }
+    dedup_entry_t *entry = NULL;
+    if (msg->client.ptr) {
+        entry = dedup_add (self->dedup, msg->client, msg->req, self->gen, tasks[0]->seq, n, now);
+        if (entry)
+            store_put_submit (self->store, msg->client, msg->req, self->gen, tasks[0]->seq, n);
+        else
+            log_error ("out of memory", "what=idempotent-submit req=%llu",
+                       (unsigned long long) msg->req);
+    }
+    //  The reply stands only if the turn's commit succeeds (commit.c).
+    size_t out = self->nout;
     broker_reply (self, BROKER_CLIENTS, id, self->enc);
+    if (self->nout > out && !broker_turn_submit (self, out, msg->req, tasks[0]->seq, n, entry))
+        log_error ("out of memory", "what=turn-submit req=%llu", (unsigned long long) msg->req);
 }
 
 static void
@@ -118,29 +202,8 @@ s_fetch (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
         return;
     }
     zj_str_t ticket;
-    while (zj_msg_next_str (msg, &ticket)) {
-        task_t *task;
-        zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
-        if (task && !zj_state_is_final (state)) {
-            if (tasks_subscribe (task, c) == 1)
-                peers_client_ref (c);
-            continue;
-        }
-        const uint8_t *payload = NULL;
-        size_t len = 0;
-        if (task) {
-            payload = tasks_payload (task, &len);
-            if (!payload) {
-                broker_error_payload (self, "OutOfMemory", 11,
-                                      "the broker ran out of memory when this task finished", 52,
-                                      "", 0);
-                payload = zj_enc_data (self->tmp);
-                len = zj_enc_size (self->tmp);
-            }
-        }
-        if (!peers_client_push (self->peers, c, ticket.ptr, ticket.len, state, payload, len))
-            log_error ("out of memory", "what=result");
-    }
+    while (zj_msg_next_str (msg, &ticket))
+        s_serve (self, c, ticket);
     peers_client_idle (self->peers, c);
 }
 

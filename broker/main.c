@@ -17,6 +17,7 @@
 #include "msg.h"
 #include "notify.h"
 #include "report.h"
+#include "state.h"
 #include "store.h"
 #include "ticket.h"
 #include "zj_config.h"
@@ -28,6 +29,7 @@ typedef struct {
     const char *workers;        //  --workers
     const char *endpoints_file; //  --endpoints-file, or NULL
     broker_config_t broker;     //  the core's settings
+    state_config_t state;       //  --state-dir, --durability
     log_level_t log_level;      //  --log-level
 } config_t;
 
@@ -53,12 +55,24 @@ s_usage (FILE *out)
         "  --max-retries N       requeues of a task whose worker was lost (default 3)\n"
         "  --max-frame BYTES     largest message accepted (default %u)\n"
         "  --max-queued N        queued tasks per function (default 10000000)\n"
+        "  --state-dir DIR       where the store (DIR/zjob.db) lives; made when missing;\n"
+        "                        default $STATE_DIRECTORY (systemd), else /var/lib/zjob\n"
+        "                        as root, else $XDG_STATE_HOME/zjob or ~/.local/state/zjob\n"
+        "  --durability MODE     what an accepted task survives (default normal):\n"
+        "                        memory  nothing: no store, a restart loses every task\n"
+        "                        normal  a zjobd crash or kill -9 (SQLite WAL, fsync at\n"
+        "                                checkpoints); a power loss or OS crash may lose\n"
+        "                                the last moments' changes\n"
+        "                        full    also a power loss or OS crash (fsync at every\n"
+        "                                commit; slower)\n"
         "  --log-level LEVEL     error, warn, info or debug (default info)\n"
         "  --help                show this help and exit\n"
         "  --version             show the version and exit\n"
         "\n"
         "SIGTERM or SIGINT stops the broker cleanly: workers and waiting clients\n"
-        "are told DISCONNECT. Tasks are kept in memory only.\n"
+        "are told DISCONNECT. A SUBMIT is answered only once its tasks are stored;\n"
+        "at the next start queued and running tasks are queued again and results\n"
+        "stay fetchable until their retention ends (docs/store.md).\n"
         "\n"
         "Exit status: 0 clean stop, 1 runtime failure (e.g. cannot bind),\n"
         "2 usage or configuration error.\n",
@@ -116,7 +130,7 @@ static int
 s_parse (int argc, char **argv, config_t *cfg)
 {
     enum { O_CLIENTS = 256, O_WORKERS, O_ENDPOINTS, O_RETENTION, O_HEARTBEAT, O_LIVENESS,
-           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION };
+           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION, O_STATE_DIR, O_DURABILITY };
     //  Every flag but help and version is a config key too: list new
     //  ones in s_conf_keys.
     static const struct option opts[] = {
@@ -130,6 +144,8 @@ s_parse (int argc, char **argv, config_t *cfg)
         {"max-frame", required_argument, NULL, O_FRAME},
         {"max-queued", required_argument, NULL, O_QUEUED},
         {"log-level", required_argument, NULL, O_LOG},
+        {"state-dir", required_argument, NULL, O_STATE_DIR},
+        {"durability", required_argument, NULL, O_DURABILITY},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -183,6 +199,13 @@ s_parse (int argc, char **argv, config_t *cfg)
                 }
                 cfg->broker.max_queued = (size_t) u;
                 break;
+            case O_STATE_DIR: cfg->state.dir = optarg; break;
+            case O_DURABILITY:
+                if (!state_durability_parse (optarg, &cfg->state.durability)) {
+                    s_usage_error ("%s needs memory, normal or full, got '%s'", "--durability", optarg);
+                    return EXIT_USAGE;
+                }
+                break;
             case O_LOG:
                 if (!log_level_parse (optarg, &cfg->log_level)) {
                     s_usage_error ("%s needs error, warn, info or debug, got '%s'", "--log-level", optarg);
@@ -212,7 +235,7 @@ static const conffile_key_t s_conf_keys[] = {
     {"clients", false}, {"workers", false}, {"endpoints-file", false},
     {"retention", false}, {"heartbeat", false}, {"liveness", false},
     {"max-retries", false}, {"max-frame", false}, {"max-queued", false},
-    {"log-level", false},
+    {"log-level", false}, {"state-dir", false}, {"durability", false},
 };
 
 //  conffile_check_fn: one config entry, parsed alone into scratch settings.
@@ -299,6 +322,7 @@ main (int argc, char **argv)
             .max_frame = ZJ_MAX_FRAME_DEFAULT,
             .max_queued = 10000000,
         },
+        .state = {.durability = STATE_NORMAL},
         .log_level = LOG_LEVEL_INFO,
     };
     //  The file's settings go first, so that flags given after them win.
@@ -312,27 +336,42 @@ main (int argc, char **argv)
     log_init ("zjobd", cfg.log_level);
     signal (SIGPIPE, SIG_IGN);
 
+    //  A hidden test hook: a page limit makes a small "full disk".
+    const char *pages = getenv ("ZJOBD_STORE_MAX_PAGES");
+    cfg.state.max_pages = pages ? (uint32_t) strtoul (pages, NULL, 10) : 0;
+    if (cfg.state.durability != STATE_MEMORY)
+        cfg.broker.expire_batch = 1000;     //  deletes are writes: keep turns short
+    const char *state_dir;
+    char swhy[700];
     uint64_t gen;
-    if (!ticket_generation_new (&gen)) {
-        log_error ("no randomness", "why=\"getrandom failed: %s\" hint=\"check the kernel's random source\"",
-                   strerror (errno));
+    store_t *store = state_open (&cfg.state, &state_dir, swhy, sizeof swhy);
+    if (!store || !state_generation (store, &gen, swhy, sizeof swhy)) {
+        log_error ("store failed", "durability=%s why=\"%s\"",
+                   state_durability_name (cfg.state.durability), swhy);
+        store_destroy (&store);
         return 1;
     }
-    store_t *store = store_mem_new ();
-    broker_t *broker = store
-        ? broker_new (&cfg.broker, gen, store, (double) uv_hrtime () / 1e9) : NULL;
+    double t0 = (double) uv_hrtime () / 1e9;
+    broker_t *broker = broker_new (&cfg.broker, gen, store, t0);
     if (!broker) {
         log_error ("out of memory", "what=startup");
         store_destroy (&store);
         return 1;
     }
-    zj_err_t rc = broker_recover (broker, (double) uv_hrtime () / 1e9);
+    broker_recovery_t found;
+    zj_err_t rc = broker_recover (broker, t0, &found);
     if (rc != ZJ_OK) {
-        log_error ("recovery failed", "store=%s error=%s", store->ops->name, zj_err_name (rc));
+        log_error ("recovery failed", "store=%s error=%s why=\"%s\"", store->ops->name,
+                   zj_err_name (rc), store_why (store));
         broker_destroy (&broker);
         store_destroy (&store);
         return 1;
     }
+    log_info ("recovered", "store=%s durability=%s dir=%s queued=%zu requeued=%zu lost=%zu "
+              "finished=%zu submits=%zu generations=%zu seconds=%.3f", store->ops->name,
+              state_durability_name (cfg.state.durability), state_dir, found.queued,
+              found.requeued, found.lost, found.finished, found.submits, found.generations,
+              (double) uv_hrtime () / 1e9 - t0);
     loop_config_t lcfg = {
         .clients = cfg.clients,
         .workers = cfg.workers,

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //  store - the persistence interface zjobd calls at every state change,
-//  as a vtable so backends can be swapped (memory now, SQLite later).
-//  Calls within one loop turn form one group commit: the broker sends
-//  replies that promise durability (SUBMITTED) only after commit_turn.
+//  as a vtable so that backends can be swapped: memory (keeps nothing)
+//  and SQLite (store_sqlite.c). Calls within one loop turn form one group
+//  commit: the broker sends replies that promise durability (SUBMITTED)
+//  only after commit_turn said they are stored.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,25 +26,60 @@ typedef struct {
     int64_t priority;           //  submit options
     double timeout;
     uint16_t max_retries;
-    uint16_t attempts;
+    uint16_t attempts;          //  dispatches lost with their worker, not
+                                //  counting the one a RUNNING task was on
     bool chunk;
     double age;                 //  seconds since submit (queued) or finish (final)
 } store_record_t;
 
-//  Return ZJ_OK to go on, anything else to stop recovery with that error.
-typedef zj_err_t (store_recover_cb) (void *arg, const store_record_t *rec);
+//  One remembered idempotent SUBMIT: (client, req) got `count` tickets
+//  from (gen, seq) on.
+typedef struct {
+    zj_str_t client;            //  the client's id
+    uint64_t req;               //  its request id
+    uint64_t gen;               //  generation of the tickets
+    uint64_t seq;               //  sequence number of the first ticket
+    uint32_t count;             //  tickets, consecutive
+    double age;                 //  seconds since the submit
+} store_submit_t;
+
+//  What recover reports, in this order: every earlier generation, every
+//  remembered submit (oldest first), then every task (in submit order
+//  within a generation, generations in the order they started). Each
+//  callback returns ZJ_OK to go on, anything else to stop recovery with
+//  that error.
+typedef struct {
+    zj_err_t (*generation) (void *arg, uint64_t gen, uint64_t max_seq);
+    zj_err_t (*submit) (void *arg, const store_submit_t *sub);
+    zj_err_t (*task) (void *arg, const store_record_t *rec);
+    void *arg;                  //  passed to each
+} store_recover_t;
 
 //  Every operation returns ZJ_OK, or ZJ_ENOSPC / ZJ_EIO when the backend
-//  could not take the change (the broker then refuses the request).
+//  could not take the change. Changes are only buffered until
+//  commit_turn, which writes them in one transaction. When that fails,
+//  the turn's new tasks and new submits are dropped (the broker refuses
+//  them) and every other change is kept and written again at the next
+//  commit: tasks already accepted go on.
 typedef struct {
     const char *name;                                       //  "memory", "sqlite"
+    //  Start generation `gen` (ZJ_EINVAL: it is taken; draw another).
+    zj_err_t (*start_generation) (store_t *self, uint64_t gen);
     zj_err_t (*begin_turn) (store_t *self);                 //  a loop turn starts
     zj_err_t (*commit_turn) (store_t *self);                //  make the turn durable
     zj_err_t (*put_tasks) (store_t *self, task_t *const *tasks, size_t count);  //  new, queued
     zj_err_t (*set_state) (store_t *self, const task_t *task);      //  queued <-> running
     zj_err_t (*put_outcome) (store_t *self, const task_t *task);    //  final state + payload
     zj_err_t (*delete_task) (store_t *self, const task_t *task);    //  retention ended
-    zj_err_t (*recover) (store_t *self, store_recover_cb *cb, void *arg);
+    //  Remember an idempotent submit / forget it (retention ended).
+    zj_err_t (*put_submit) (store_t *self, zj_str_t client, uint64_t req, uint64_t gen,
+                            uint64_t seq, uint32_t count);
+    zj_err_t (*delete_submit) (store_t *self, zj_str_t client, uint64_t req);
+    zj_err_t (*recover) (store_t *self, const store_recover_t *cb);
+    //  True while commits fail (changes are waiting to be written again).
+    bool (*degraded) (store_t *self);
+    //  The last failure in words, naming the file; "" when none. Borrowed.
+    const char *(*why) (store_t *self);
     void (*destroy) (store_t *self);                         //  free the backend
 } store_ops_t;
 
@@ -56,6 +92,19 @@ struct store {
 //  Caller owns; free with store_destroy. NULL on OOM.
 store_t *store_mem_new (void);
 
+//  The SQLite backend's settings.
+typedef struct {
+    const char *dir;            //  state directory, made when missing
+    bool full_sync;             //  fsync every commit (durability full)
+    uint32_t max_pages;         //  0, or a page limit (tests: a full disk)
+} store_sqlite_config_t;
+
+//  Open (or create) DIR/zjob.db, with an exclusive lock on the
+//  directory. On failure returns NULL and writes into `why` what went
+//  wrong, naming the file, and what to do. Caller owns; free with
+//  store_destroy.
+store_t *store_sqlite_new (const store_sqlite_config_t *config, char *why, size_t why_len);
+
 //  Free any backend; sets *self_p to NULL. Safe on NULL.
 static inline void
 store_destroy (store_t **self_p)
@@ -66,10 +115,17 @@ store_destroy (store_t **self_p)
     }
 }
 
+//  start_generation, put_submit, delete_submit, degraded and why may be
+//  NULL in a backend (a test double): nothing to do, never degraded.
+static inline zj_err_t store_start_generation (store_t *s, uint64_t gen) { return s->ops->start_generation ? s->ops->start_generation (s, gen) : ZJ_OK; }
 static inline zj_err_t store_begin_turn (store_t *s) { return s->ops->begin_turn (s); }
 static inline zj_err_t store_commit_turn (store_t *s) { return s->ops->commit_turn (s); }
 static inline zj_err_t store_put_tasks (store_t *s, task_t *const *t, size_t n) { return s->ops->put_tasks (s, t, n); }
 static inline zj_err_t store_set_state (store_t *s, const task_t *t) { return s->ops->set_state (s, t); }
 static inline zj_err_t store_put_outcome (store_t *s, const task_t *t) { return s->ops->put_outcome (s, t); }
 static inline zj_err_t store_delete_task (store_t *s, const task_t *t) { return s->ops->delete_task (s, t); }
-static inline zj_err_t store_recover (store_t *s, store_recover_cb *cb, void *arg) { return s->ops->recover (s, cb, arg); }
+static inline zj_err_t store_put_submit (store_t *s, zj_str_t client, uint64_t req, uint64_t gen, uint64_t seq, uint32_t count) { return s->ops->put_submit ? s->ops->put_submit (s, client, req, gen, seq, count) : ZJ_OK; }
+static inline zj_err_t store_delete_submit (store_t *s, zj_str_t client, uint64_t req) { return s->ops->delete_submit ? s->ops->delete_submit (s, client, req) : ZJ_OK; }
+static inline zj_err_t store_recover (store_t *s, const store_recover_t *cb) { return s->ops->recover (s, cb); }
+static inline bool store_degraded (store_t *s) { return s->ops->degraded && s->ops->degraded (s); }
+static inline const char *store_why (store_t *s) { return s->ops->why ? s->ops->why (s) : ""; }

@@ -19,6 +19,12 @@ typedef struct {
     task_t *task;               //  NULL marks an empty slot
 } slot_t;
 
+//  An earlier generation: its tickets 1..max_seq were issued.
+typedef struct {
+    uint64_t gen;
+    uint64_t max_seq;
+} tasks_gen_t;
+
 struct tasks {
     uint64_t gen;               //  generation of new tickets
     uint64_t next_seq;          //  next sequence number to hand out
@@ -32,6 +38,8 @@ struct tasks {
     task_t *ret_head;           //  retention list, oldest finish first
     task_t *ret_tail;
     tasks_counters_t counters;  //  since start
+    tasks_gen_t *gens;          //  earlier generations, sorted by gen
+    size_t ngens;
 };
 
 static inline size_t
@@ -141,6 +149,7 @@ tasks_destroy (tasks_t **self_p)
         if (self->slots[i].task)
             s_free (self->slots[i].task);
     free (self->slots);
+    free (self->gens);
     free (self);
     *self_p = NULL;
 }
@@ -199,6 +208,20 @@ tasks_add (tasks_t *self, struct sched_fn *fn, const zj_task_t *spec,
 }
 
 static void
+s_ret_unlink (tasks_t *self, task_t *task)
+{
+    if (task->prev)
+        task->prev->next = task->next;
+    else
+        self->ret_head = task->next;
+    if (task->next)
+        task->next->prev = task->prev;
+    else
+        self->ret_tail = task->prev;
+    task->next = task->prev = NULL;
+}
+
+static void
 s_ret_append (tasks_t *self, task_t *task)
 {
     task->next = NULL;
@@ -238,6 +261,58 @@ tasks_restore (tasks_t *self, uint64_t gen, uint64_t seq, struct sched_fn *fn,
     return task;
 }
 
+static int
+s_cmp_since (const void *a, const void *b)
+{
+    const task_t *x = *(task_t *const *) a, *y = *(task_t *const *) b;
+    if (x->since != y->since)
+        return x->since < y->since ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void
+tasks_restore_done (tasks_t *self)
+{
+    size_t n = 0;
+    for (task_t *t = self->ret_head; t; t = t->next)
+        n++;
+    task_t **all = n > 1 ? malloc (n * sizeof *all) : NULL;
+    if (!all)
+        return;             //  unsorted, records only expire a little late
+    n = 0;
+    for (task_t *t = self->ret_head; t; t = t->next)
+        all[n++] = t;
+    qsort (all, n, sizeof *all, s_cmp_since);
+    self->ret_head = self->ret_tail = NULL;
+    for (size_t i = 0; i < n; i++)
+        s_ret_append (self, all[i]);
+    free (all);
+}
+
+static int
+s_cmp_gen (const void *a, const void *b)
+{
+    uint64_t x = ((const tasks_gen_t *) a)->gen, y = ((const tasks_gen_t *) b)->gen;
+    return (x > y) - (x < y);
+}
+
+bool
+tasks_add_generation (tasks_t *self, uint64_t gen, uint64_t max_seq)
+{
+    tasks_gen_t *gens = realloc (self->gens, (self->ngens + 1) * sizeof *gens);
+    if (!gens)
+        return false;
+    self->gens = gens;
+    size_t i = self->ngens;
+    while (i > 0 && gens[i - 1].gen > gen) {
+        gens[i] = gens[i - 1];
+        i--;
+    }
+    gens[i] = (tasks_gen_t) {gen, max_seq};
+    self->ngens++;
+    return true;
+}
+
 zj_err_t
 tasks_persist (tasks_t *self, task_t *const *tasks, size_t count)
 {
@@ -253,6 +328,16 @@ tasks_drop (tasks_t *self, task_t **task_p)
     s_index_del (self, task);
     self->bytes -= sizeof *task + task->len;
     self->counters.submitted--;
+    if (zj_state_is_final ((zj_state_t) task->state)) {
+        s_ret_unlink (self, task);
+        self->finals[task->state - ZJ_STATE_DONE]--;
+        if (task->state == ZJ_STATE_DONE)
+            self->counters.completed--;
+        else if (task->state == ZJ_STATE_FAILED)
+            self->counters.failed--;
+        else
+            self->counters.cancelled--;
+    }
     //  Give the number back when it was the last one handed out, so a
     //  refused batch leaves no "expired" holes behind.
     if (task->gen == self->gen && task->seq + 1 == self->next_seq)
@@ -280,6 +365,11 @@ tasks_lookup (const tasks_t *self, const char *ticket, size_t len, task_t **task
         return (zj_state_t) task->state;
     }
     if (gen == self->gen && seq >= 1 && seq < self->next_seq)
+        return ZJ_STATE_EXPIRED;
+    tasks_gen_t key = {gen, 0};
+    const tasks_gen_t *old = self->ngens
+        ? bsearch (&key, self->gens, self->ngens, sizeof key, s_cmp_gen) : NULL;
+    if (old && seq >= 1 && seq <= old->max_seq)
         return ZJ_STATE_EXPIRED;
     return ZJ_STATE_UNKNOWN;
 }

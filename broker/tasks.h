@@ -84,10 +84,19 @@ task_t *tasks_add (tasks_t *self, struct sched_fn *fn, const zj_task_t *spec,
 //  NULL on OOM or when a record with that ticket exists.
 task_t *tasks_restore (tasks_t *self, uint64_t gen, uint64_t seq, struct sched_fn *fn,
                        zj_state_t state, const uint8_t *blob, size_t len, double since);
+//  After the last tasks_restore: order the retention list by finish time
+//  (records came back in submit order).
+void tasks_restore_done (tasks_t *self);
+//  Remember an earlier generation that issued tickets 1..max_seq, so that
+//  a deleted one of them is EXPIRED rather than UNKNOWN. False on OOM.
+bool tasks_add_generation (tasks_t *self, uint64_t gen, uint64_t max_seq);
 //  Tell the store about records just made by tasks_add, as one batch.
 zj_err_t tasks_persist (tasks_t *self, task_t *const *tasks, size_t count);
 //  Undo tasks_add for a batch that was refused: the record is forgotten
-//  and freed, and the store is not told. Sets *task_p to NULL.
+//  and freed, and the store is not told. The record must be in no queue
+//  and have no subscribers; it may be final (cancelled in the same
+//  turn). Drop the newest first: the last sequence numbers handed out
+//  are given back. Sets *task_p to NULL.
 void tasks_drop (tasks_t *self, task_t **task_p);
 
 //  The record for (gen, seq), or NULL.

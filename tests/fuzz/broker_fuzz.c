@@ -95,7 +95,7 @@ static zj_err_t s_put_tasks (store_t *s, task_t *const *t, size_t n) { return s_
 static zj_err_t s_set_state (store_t *s, const task_t *t) { return s_fail (s, 3); }
 static zj_err_t s_put_outcome (store_t *s, const task_t *t) { return s_fail (s, 4); }
 static zj_err_t s_delete (store_t *s, const task_t *t) { return s_fail (s, 5); }
-static zj_err_t s_recover (store_t *s, store_recover_cb *cb, void *arg) { return ZJ_OK; }
+static zj_err_t s_recover (store_t *s, const store_recover_t *cb) { return ZJ_OK; }
 static void s_destroy (store_t *s) { free (s); }
 
 static const store_ops_t s_store_ops = {
@@ -345,7 +345,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     };
     broker_t *b = broker_new (&config, 12345, &store->base, 0.0);
     MUST (b);
-    MUST (broker_recover (b, 0.0) == ZJ_OK);
+    MUST (broker_recover (b, 0.0, NULL) == ZJ_OK);
 
     while (f->p < f->end && f->total < MAX_SENDS) {
         switch (s_byte (f) % OP_COUNT) {

@@ -65,6 +65,7 @@ class Cluster:
         self.broker = None
         self.broker_args = list(broker_args)
         self.clients_ep = self.workers_ep = None
+        self.state_dir = os.path.join(self.tmp, "state")
 
     # -- processes ---------------------------------------------------
     def _spawn(self, argv, name):
@@ -78,13 +79,22 @@ class Cluster:
         return p
 
     def start_broker(self, clients="tcp://127.0.0.1:*", workers="tcp://127.0.0.1:*",
-                     extra=()):
+                     extra=(), state_dir=None, durability=None):
+        """Start zjobd. Its store is `state_dir`, by default the cluster's
+        own `state` directory (never the machine's /var/lib/zjob), so a
+        broker started again in the same cluster finds what the last one
+        kept. `durability` is memory, normal or full (zjobd's default:
+        normal)."""
         epfile = os.path.join(self.tmp, "endpoints")
         if os.path.exists(epfile):
             os.unlink(epfile)
         argv = [ZJOBD, "--clients", clients, "--workers", workers,
                 "--endpoints-file", epfile, "--log-level", "debug"]
         argv += self.broker_args + list(extra)
+        if not any(a.startswith("--state-dir") for a in argv):
+            argv += ["--state-dir", state_dir or self.state_dir]
+        if durability:
+            argv += ["--durability", durability]
         self.broker = self._spawn(argv, "zjobd")
 
         def ready():

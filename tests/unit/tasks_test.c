@@ -21,10 +21,12 @@ static zj_err_t s_put (store_t *s, task_t *const *t, size_t n) { ((count_store_t
 static zj_err_t s_state (store_t *s, const task_t *t) { ((count_store_t *) s)->states++; return ZJ_OK; }
 static zj_err_t s_outcome (store_t *s, const task_t *t) { ((count_store_t *) s)->outcomes++; return ZJ_OK; }
 static zj_err_t s_delete (store_t *s, const task_t *t) { ((count_store_t *) s)->deletes++; return ZJ_OK; }
-static zj_err_t s_recover (store_t *s, store_recover_cb *cb, void *arg) { return ZJ_OK; }
 static void s_destroy (store_t *s) {}
-static const store_ops_t s_ops = {"count", s_turn, s_turn, s_put, s_state, s_outcome,
-                                  s_delete, s_recover, s_destroy};
+static const store_ops_t s_ops = {
+    .name = "count", .begin_turn = s_turn, .commit_turn = s_turn, .put_tasks = s_put,
+    .set_state = s_state, .put_outcome = s_outcome, .delete_task = s_delete,
+    .destroy = s_destroy,
+};
 
 static count_store_t s_mem = {.base.ops = &s_ops};
 
@@ -272,6 +274,82 @@ test_restore (void)
     tasks_destroy (&tasks);
 }
 
+static void
+test_earlier_generations (void)
+{
+    //  After a restart, a deleted ticket of an earlier generation is
+    //  expired up to that generation's highest sequence number, unknown
+    //  past it, and a generation never heard of stays unknown.
+    tasks_t *tasks = tasks_new (9, &s_mem.base);
+    ASSERT_TRUE (tasks_add_generation (tasks, 500, 20));
+    ASSERT_TRUE (tasks_add_generation (tasks, 4, 3));
+    ASSERT_TRUE (tasks_add_generation (tasks, 77, 1));
+    char ticket[TICKET_MAX + 1];
+    task_t *found;
+    struct { uint64_t gen, seq; zj_state_t want; } cases[] = {
+        {500, 1, ZJ_STATE_EXPIRED}, {500, 20, ZJ_STATE_EXPIRED}, {500, 21, ZJ_STATE_UNKNOWN},
+        {4, 3, ZJ_STATE_EXPIRED}, {4, 4, ZJ_STATE_UNKNOWN}, {77, 1, ZJ_STATE_EXPIRED},
+        {78, 1, ZJ_STATE_UNKNOWN}, {500, 0, ZJ_STATE_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ticket_format (cases[i].gen, cases[i].seq, ticket);
+        ASSERT_EQ (tasks_lookup (tasks, ticket, strlen (ticket), &found), cases[i].want);
+    }
+    //  A restored record wins over "expired".
+    static const uint8_t nil = 0xc0;
+    ASSERT_TRUE (tasks_restore (tasks, 500, 5, NULL, ZJ_STATE_DONE, &nil, 1, 0.0));
+    ticket_format (500, 5, ticket);
+    ASSERT_EQ (tasks_lookup (tasks, ticket, strlen (ticket), &found), ZJ_STATE_DONE);
+    tasks_destroy (&tasks);
+}
+
+static void
+test_restore_retention_order (void)
+{
+    //  Records come back in submit order; retention must go by finish
+    //  time, or a late finisher would hold back every later expiry.
+    tasks_t *tasks = tasks_new (9, &s_mem.base);
+    static const uint8_t nil = 0xc0;
+    double finished[] = {50, 10, 40, 20, 30};
+    for (int i = 0; i < 5; i++)
+        ASSERT_TRUE (tasks_restore (tasks, 3, (uint64_t) i + 1, NULL, ZJ_STATE_DONE, &nil, 1,
+                                    finished[i]));
+    tasks_restore_done (tasks);
+    bool more;
+    //  At 35 with retention 10, those finished at 10 and 20 are due.
+    ASSERT_EQ (tasks_expire (tasks, 35, 10, 100, NULL, NULL, &more), 2);
+    ASSERT_TRUE (tasks_find (tasks, 3, 2) == NULL && tasks_find (tasks, 3, 4) == NULL);
+    ASSERT_TRUE (tasks_find (tasks, 3, 1) && tasks_find (tasks, 3, 3) && tasks_find (tasks, 3, 5));
+    ASSERT_EQ (tasks_expire (tasks, 60, 10, 100, NULL, NULL, &more), 3);
+    ASSERT_EQ (tasks_size (tasks), 0);
+    tasks_destroy (&tasks);
+}
+
+static void
+test_drop_final (void)
+{
+    //  A refused batch may hold a task cancelled in the same turn: drop
+    //  takes it off the retention list and undoes its counts.
+    tasks_t *tasks = tasks_new (5, &s_mem.base);
+    zj_task_t spec = s_spec ();
+    static const uint8_t nil = 0xc0;
+    task_t *a = tasks_add (tasks, NULL, &spec, 3, 0.0);
+    task_t *b = tasks_add (tasks, NULL, &spec, 3, 0.0);
+    b = tasks_finish (tasks, b, ZJ_STATE_CANCELLED, &nil, 1, 1.0);
+    ASSERT_EQ (tasks_count (tasks, ZJ_STATE_CANCELLED), 1);
+    tasks_drop (tasks, &b);
+    tasks_drop (tasks, &a);
+    ASSERT_EQ (tasks_size (tasks), 0);
+    ASSERT_EQ (tasks_count (tasks, ZJ_STATE_CANCELLED), 0);
+    ASSERT_EQ (tasks_counters (tasks)->cancelled, 0);
+    ASSERT_EQ (tasks_counters (tasks)->submitted, 0);
+    bool more;
+    ASSERT_EQ (tasks_expire (tasks, 100, 1, 100, NULL, NULL, &more), 0);
+    a = tasks_add (tasks, NULL, &spec, 3, 0.0);
+    ASSERT_EQ (a->seq, 1);
+    tasks_destroy (&tasks);
+}
+
 int
 main (void)
 {
@@ -282,5 +360,8 @@ main (void)
     ZT_RUN (test_drop_gives_seq_back);
     ZT_RUN (test_many);
     ZT_RUN (test_restore);
+    ZT_RUN (test_earlier_generations);
+    ZT_RUN (test_restore_retention_order);
+    ZT_RUN (test_drop_final);
     return 0;
 }

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT
+//  store_recover - reading the SQLite store back at start (generations,
+//  remembered submits, then tasks in submit order, one id range per
+//  generation) and starting the new generation with its slot.
+#include "store_sqlite_int.h"
+#include "ticket.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  A generation's slot is unknown for ids of generations never recovered.
+#define NO_GEN UINT64_MAX
+
+static int
+s_cmp_slot (const void *a, const void *b)
+{
+    uint64_t x = ((const store_slot_t *) a)->gen, y = ((const store_slot_t *) b)->gen;
+    return (x > y) - (x < y);
+}
+
+int64_t
+store_recover_id (const store_t *base, uint64_t gen, uint64_t seq)
+{
+    const store_sqlite_t *self = (const store_sqlite_t *) base;
+    store_slot_t key = {gen, 0};
+    const store_slot_t *s = self->nslots
+        ? bsearch (&key, self->slots, self->nslots, sizeof key, s_cmp_slot) : NULL;
+    return s ? STORE_ID (s->slot, seq) : 0;
+}
+
+void
+store_recover_free (store_t *base)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    free (self->slots);
+    self->slots = NULL;
+    self->nslots = 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The new generation
+
+//  A slot no task or submit uses, taken from the generation that had it;
+//  only needed once the slots have all been handed out (32767 starts).
+static int64_t
+s_free_slot (store_sqlite_t *self, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    *rc = sqlite3_prepare_v2 (self->db,
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE id BETWEEN ?1 AND ?2)"
+        " OR EXISTS (SELECT 1 FROM submits WHERE first_id BETWEEN ?1 AND ?2)", -1, &st, NULL);
+    int64_t found = -1;
+    for (int64_t slot = 1; *rc == SQLITE_OK && slot <= STORE_SLOT_MAX && found < 0; slot++) {
+        sqlite3_bind_int64 (st, 1, STORE_ID (slot, 0));
+        sqlite3_bind_int64 (st, 2, STORE_ID (slot, STORE_SEQ_MAX));
+        *rc = sqlite3_step (st);
+        if (*rc == SQLITE_ROW) {
+            if (sqlite3_column_int (st, 0) == 0)
+                found = slot;
+            *rc = SQLITE_OK;
+        }
+        sqlite3_reset (st);
+    }
+    sqlite3_finalize (st);
+    if (*rc == SQLITE_OK && found > 0) {
+        char sql[96];
+        snprintf (sql, sizeof sql, "UPDATE generations SET slot = NULL WHERE slot = %lld",
+                  (long long) found);
+        *rc = sqlite3_exec (self->db, sql, NULL, NULL, NULL);
+    }
+    return found;
+}
+
+zj_err_t
+store_generation_start (store_t *base, uint64_t gen)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int64_t slot = -1;
+    bool taken = false;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2 (self->db,
+            "SELECT EXISTS (SELECT 1 FROM generations WHERE gen = ?),"
+            " (SELECT coalesce (max (slot), 0) + 1 FROM generations)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64 (st, 1, (int64_t) gen);
+        rc = sqlite3_step (st);
+        if (rc == SQLITE_ROW) {
+            taken = sqlite3_column_int (st, 0) != 0;
+            slot = sqlite3_column_int64 (st, 1);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize (st);
+    st = NULL;
+    if (rc == SQLITE_OK && !taken && slot > STORE_SLOT_MAX)
+        slot = s_free_slot (self, &rc);
+    if (rc == SQLITE_OK && !taken && slot > 0)
+        rc = sqlite3_prepare_v2 (self->db,
+            "INSERT INTO generations (gen, name, slot, started, max_seq) VALUES (?, ?, ?, ?, 0)",
+            -1, &st, NULL);
+    if (rc == SQLITE_OK && st) {
+        char name[TICKET_GEN_CHARS + 1];
+        ticket_generation_text (gen, name);
+        sqlite3_bind_int64 (st, 1, (int64_t) gen);
+        sqlite3_bind_text (st, 2, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (st, 3, slot);
+        sqlite3_bind_double (st, 4, store_wall ());
+        rc = sqlite3_step (st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize (st);
+    if (rc == SQLITE_OK && !taken && slot > 0)
+        rc = sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK || taken || slot <= 0) {
+        zj_err_t err = rc != SQLITE_OK ? store_fail (self, rc, "starting a generation") : ZJ_EINVAL;
+        if (!sqlite3_get_autocommit (self->db))
+            sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rc == SQLITE_OK && !taken) {
+            snprintf (self->why, sizeof self->why,
+                      "%s: every generation slot holds tasks; let retention delete some",
+                      self->path);
+            err = ZJ_ENOSPC;
+        }
+        return err;
+    }
+    self->gen = gen;
+    self->slot = slot;
+    self->max_seq = self->turn_max_seq = 0;
+    return ZJ_OK;
+}
+
+//  ---------------------------------------------------------------------
+//  Recovery
+
+static zj_err_t
+s_generations (store_sqlite_t *self, const store_recover_t *cb, uint64_t *gen_of_slot)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2 (self->db,
+        "SELECT gen, slot, max_seq FROM generations ORDER BY started, gen", -1, &st, NULL);
+    zj_err_t err = ZJ_OK;
+    while (rc == SQLITE_OK && err == ZJ_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        uint64_t gen = (uint64_t) sqlite3_column_int64 (st, 0);
+        if (gen == self->gen)
+            continue;
+        if (sqlite3_column_type (st, 1) != SQLITE_NULL) {
+            int64_t slot = sqlite3_column_int64 (st, 1);
+            if (slot >= 1 && slot <= STORE_SLOT_MAX) {
+                gen_of_slot[slot] = gen;
+                store_slot_t *grown = realloc (self->slots, (self->nslots + 1) * sizeof *grown);
+                if (!grown) {
+                    err = ZJ_ENOMEM;
+                    break;
+                }
+                self->slots = grown;
+                self->slots[self->nslots++] = (store_slot_t) {gen, slot};
+            }
+        }
+        if (cb->generation)
+            err = cb->generation (cb->arg, gen, (uint64_t) sqlite3_column_int64 (st, 2));
+    }
+    sqlite3_finalize (st);
+    if (self->nslots)
+        qsort (self->slots, self->nslots, sizeof *self->slots, s_cmp_slot);
+    if (err != ZJ_OK)
+        return err;
+    return rc == SQLITE_DONE || rc == SQLITE_OK ? ZJ_OK : store_fail (self, rc, "reading generations");
+}
+
+static zj_err_t
+s_submits (store_sqlite_t *self, const store_recover_t *cb, const uint64_t *gen_of_slot,
+           double now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2 (self->db,
+        "SELECT client, req, first_id, count, submitted FROM submits ORDER BY submitted", -1,
+        &st, NULL);
+    zj_err_t err = ZJ_OK;
+    while (rc == SQLITE_OK && err == ZJ_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        int64_t first = sqlite3_column_int64 (st, 2);
+        int64_t slot = first >> STORE_SEQ_BITS;
+        if (slot < 1 || slot > STORE_SLOT_MAX || gen_of_slot[slot] == NO_GEN || !cb->submit)
+            continue;
+        double age = now - sqlite3_column_double (st, 4);
+        store_submit_t sub = {
+            .client = {(const char *) sqlite3_column_text (st, 0),
+                       (size_t) sqlite3_column_bytes (st, 0)},
+            .req = (uint64_t) sqlite3_column_int64 (st, 1),
+            .gen = gen_of_slot[slot],
+            .seq = (uint64_t) first & STORE_SEQ_MAX,
+            .count = (uint32_t) sqlite3_column_int64 (st, 3),
+            .age = age > 0 ? age : 0,
+        };
+        if (sub.client.ptr && sub.count > 0)
+            err = cb->submit (cb->arg, &sub);
+    }
+    sqlite3_finalize (st);
+    if (err != ZJ_OK)
+        return err;
+    return rc == SQLITE_DONE || rc == SQLITE_OK ? ZJ_OK : store_fail (self, rc, "reading submits");
+}
+
+//  Every task of one generation, in id (submit) order.
+static zj_err_t
+s_tasks (store_sqlite_t *self, sqlite3_stmt *st, const store_recover_t *cb, uint64_t gen,
+         int64_t slot, double now)
+{
+    static const uint8_t nil = 0xc0;
+    sqlite3_bind_int64 (st, 1, STORE_ID (slot, 0));
+    sqlite3_bind_int64 (st, 2, STORE_ID (slot, STORE_SEQ_MAX));
+    zj_err_t err = ZJ_OK;
+    int rc;
+    while (err == ZJ_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        store_record_t rec = {
+            .gen = gen,
+            .seq = (uint64_t) sqlite3_column_int64 (st, 0) & STORE_SEQ_MAX,
+            .priority = sqlite3_column_int64 (st, 3),
+            .timeout = sqlite3_column_double (st, 4),
+            .max_retries = (uint16_t) sqlite3_column_int (st, 5),
+            .chunk = sqlite3_column_int (st, 6) != 0,
+            .attempts = (uint16_t) sqlite3_column_int (st, 7),
+        };
+        double since;
+        if (sqlite3_column_type (st, 10) != SQLITE_NULL) {
+            rec.state = (zj_state_t) sqlite3_column_int (st, 10);
+            since = sqlite3_column_double (st, 11);
+            rec.blob = sqlite3_column_blob (st, 12);
+            rec.len = (size_t) sqlite3_column_bytes (st, 12);
+            if (!rec.blob || !rec.len) {
+                rec.blob = &nil;
+                rec.len = 1;
+            }
+        }
+        else {
+            rec.state = sqlite3_column_int (st, 9) ? ZJ_STATE_RUNNING : ZJ_STATE_QUEUED;
+            since = sqlite3_column_double (st, 8);
+            rec.blob = sqlite3_column_blob (st, 2);
+            rec.len = (size_t) sqlite3_column_bytes (st, 2);
+        }
+        rec.fn.ptr = (const char *) sqlite3_column_text (st, 1);
+        rec.fn.len = (size_t) sqlite3_column_bytes (st, 1);
+        rec.age = now > since ? now - since : 0;
+        if (rec.state < ZJ_STATE_QUEUED || rec.state > ZJ_STATE_CANCELLED || !rec.fn.ptr
+            || !rec.fn.len || (!rec.blob && rec.len))
+            continue;
+        if (!rec.blob) {
+            //  Empty args are stored as an empty blob, which reads as NULL.
+            static const uint8_t empty = 0x90;
+            rec.blob = &empty;
+            rec.len = 1;
+        }
+        err = cb->task (cb->arg, &rec);
+    }
+    sqlite3_reset (st);
+    if (err != ZJ_OK)
+        return err;
+    return rc == SQLITE_DONE ? ZJ_OK : store_fail (self, rc, "reading tasks");
+}
+
+zj_err_t
+store_recover_all (store_t *base, const store_recover_t *cb)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    uint64_t *gen_of_slot = malloc ((STORE_SLOT_MAX + 1) * sizeof *gen_of_slot);
+    if (!gen_of_slot)
+        return ZJ_ENOMEM;
+    for (size_t i = 0; i <= STORE_SLOT_MAX; i++)
+        gen_of_slot[i] = NO_GEN;
+    store_recover_free (base);
+    double now = store_wall ();
+    zj_err_t err = s_generations (self, cb, gen_of_slot);
+    if (err == ZJ_OK)
+        err = s_submits (self, cb, gen_of_slot, now);
+    sqlite3_stmt *st = NULL;
+    if (err == ZJ_OK && cb->task) {
+        int rc = sqlite3_prepare_v2 (self->db,
+            "SELECT t.id, t.fn, t.args, t.priority, t.timeout, t.max_retries, t.chunk,"
+            " t.attempts, t.submitted, r.id IS NOT NULL, o.state, o.finished, o.payload"
+            " FROM tasks t LEFT JOIN running r ON r.id = t.id"
+            " LEFT JOIN outcomes o ON o.id = t.id"
+            " WHERE t.id BETWEEN ?1 AND ?2 ORDER BY t.id", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+            err = store_fail (self, rc, "reading tasks");
+    }
+    //  Generations in the order they started, so that older work is
+    //  queued first.
+    sqlite3_stmt *order = NULL;
+    if (err == ZJ_OK && st) {
+        int rc = sqlite3_prepare_v2 (self->db,
+            "SELECT gen, slot FROM generations WHERE slot IS NOT NULL ORDER BY started, gen",
+            -1, &order, NULL);
+        while (err == ZJ_OK && rc == SQLITE_OK && (rc = sqlite3_step (order)) == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            uint64_t gen = (uint64_t) sqlite3_column_int64 (order, 0);
+            if (gen != self->gen)
+                err = s_tasks (self, st, cb, gen, sqlite3_column_int64 (order, 1), now);
+        }
+        if (err == ZJ_OK && rc != SQLITE_DONE && rc != SQLITE_OK)
+            err = store_fail (self, rc, "reading generations");
+    }
+    sqlite3_finalize (order);
+    sqlite3_finalize (st);
+    free (gen_of_slot);
+    return err;
+}

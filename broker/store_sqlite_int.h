@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+//  store_sqlite_int - the SQLite backend's private state, shared by
+//  store_sqlite.c (the turn log and its group commit), store_open.c
+//  (state directory, lock, schema, checks) and store_recover.c. Nothing
+//  else includes this.
+#pragma once
+#include <sqlite3.h>
+#include "store.h"
+
+//  A task's row id: the generation's slot (1..SLOT_MAX) above the
+//  sequence number, so that a generation's tasks are one id range in
+//  submit order and rows are appended at the end of the table.
+#define STORE_SEQ_BITS 48
+#define STORE_SEQ_MAX ((UINT64_C (1) << STORE_SEQ_BITS) - 1)
+#define STORE_SLOT_MAX 32767
+#define STORE_ID(slot, seq) ((int64_t) (((uint64_t) (slot) << STORE_SEQ_BITS) | (seq)))
+
+//  Rows written by one statement at most: several rows per statement
+//  save most of SQLite's per-statement cost; 64 rows of tasks stay far
+//  below the parameter limit.
+#define STORE_ROWS 64
+//  Statement sizes: 64 rows, then 8, then 1 for what is left.
+#define STORE_SIZES 3
+
+//  The schema version in PRAGMA user_version, and 'zjob' in
+//  PRAGMA application_id so that another program's database is refused.
+#define STORE_SCHEMA_VERSION 1
+#define STORE_APP_ID 0x7a6a6f62
+
+//  Buffered changes of a turn. Bytes (function names, args, payloads,
+//  client ids) are copied into the arena: a task may be freed or moved
+//  before the commit.
+typedef struct {
+    int64_t id;                 //  row id
+    uint64_t seq;               //  for the ticket text
+    size_t fn;                  //  arena offset of the function name
+    size_t args;                //  arena offset of the args
+    uint32_t fn_len;
+    uint32_t args_len;
+    int64_t priority;
+    double timeout;
+    uint16_t max_retries;
+    uint16_t attempts;
+    bool chunk;
+} store_ins_t;
+
+typedef struct {
+    int64_t id;                 //  row id
+    bool running;               //  dispatched (else: back in its queue)
+    uint16_t attempts;          //  for a requeue
+} store_state_t;
+
+typedef struct {
+    int64_t id;                 //  row id
+    uint8_t state;              //  DONE, FAILED or CANCELLED
+    bool has_payload;           //  false: the outcome was lost (OOM)
+    size_t off;                 //  arena offset of the payload
+    size_t len;
+} store_out_t;
+
+typedef struct {
+    size_t client;              //  arena offset of the client id
+    uint32_t client_len;
+    uint64_t req;
+    int64_t first;              //  row id of the first ticket (put only)
+    uint32_t count;             //  tickets (put only)
+} store_sub_t;
+
+//  A growable array of fixed-size items, reused across turns.
+typedef struct {
+    void *items;
+    size_t n;
+    size_t cap;
+} store_vec_t;
+
+//  The slot of an earlier generation.
+typedef struct {
+    uint64_t gen;               //  generation
+    int64_t slot;               //  its slot
+} store_slot_t;
+
+//  The statements, prepared once.
+typedef enum {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+    ST_REQUEUE_ATTEMPTS, ST_REQUEUE_RUNNING,
+    ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ,
+    ST_COUNT
+} store_st_t;
+
+typedef enum {
+    MR_INSERT, MR_RUNNING, MR_OUTCOME, MR_DEL_TASKS, MR_DEL_RUNNING, MR_DEL_OUTCOMES,
+    MR_COUNT
+} store_mr_t;
+
+typedef struct {
+    store_t base;               //  ops; must be first
+    sqlite3 *db;                //  the connection
+    char *path;                 //  DIR/zjob.db
+    char *dir;                  //  the state directory
+    int lock_fd;                //  DIR/zjob.lock, flock'ed while open
+    bool full_sync;             //  synchronous=FULL
+    uint64_t gen;               //  the current generation
+    int64_t slot;               //  its slot
+    uint64_t max_seq;           //  highest sequence number committed
+    uint64_t turn_max_seq;      //  ... including this turn's inserts
+    double now;                 //  wall clock of the turn (unix seconds)
+    bool turn_open;             //  begin_turn called
+    bool degraded;              //  the last commit failed with changes kept
+    char why[700];              //  the last failure in words
+    sqlite3_stmt *st[ST_COUNT];                 //  one-row statements
+    sqlite3_stmt *mr[MR_COUNT][STORE_SIZES];    //  multi-row statements
+    //  The turn's log
+    uint8_t *arena;
+    size_t arena_len;
+    size_t arena_cap;
+    bool arena_failed;          //  an arena allocation failed this turn
+    store_vec_t ins;            //  store_ins_t: new tasks
+    store_vec_t states;         //  store_state_t: dispatches and requeues, in order
+    store_vec_t outs;           //  store_out_t: outcomes
+    store_vec_t dels;           //  int64_t: ids whose retention ended
+    store_vec_t sub_puts;       //  store_sub_t
+    store_vec_t sub_dels;       //  store_sub_t
+    store_slot_t *slots;        //  earlier generations' slots, sorted by gen
+    size_t nslots;
+} store_sqlite_t;
+
+//  Rows per statement of size index i (64, 8, 1).
+extern const int store_sizes[STORE_SIZES];
+
+//  store_open.c: make the directory, take the lock, open and check the
+//  database, create the schema and prepare the statements. False with
+//  self->why set on failure.
+bool store_open (store_sqlite_t *self, const store_sqlite_config_t *config);
+//  Finalize statements, close the database, drop the lock.
+void store_close (store_sqlite_t *self);
+//  Record the SQLite error of the last call in self->why, with context.
+//  Returns ZJ_ENOSPC for a full disk or store, ZJ_EIO for the rest.
+zj_err_t store_fail (store_sqlite_t *self, int rc, const char *what);
+//  Wall clock, unix seconds.
+double store_wall (void);
+
+//  store_recover.c: the recover operation; it also learns the slots of
+//  earlier generations.
+zj_err_t store_recover_all (store_t *base, const store_recover_t *cb);
+//  start_generation: pick a slot and insert the generation's row.
+zj_err_t store_generation_start (store_t *base, uint64_t gen);
+//  The row id of (gen, seq) for a generation recovered earlier (0 when
+//  the generation is unknown: nothing then matches it).
+int64_t store_recover_id (const store_t *base, uint64_t gen, uint64_t seq);
+//  Free what recovery kept.
+void store_recover_free (store_t *base);
