@@ -52,10 +52,13 @@ static int s_report (cli_t *cli, zj_err_t err, const char *ticket, const zj_erro
                      "(set --broker or ZJOB_BROKER)\n", ep, cli->args->connect_timeout);
             break;
         case ZJ_EBROKERLOST:
-            fprintf (stderr, "zjob: lost the broker at %s: it stopped answering; is zjobd "
-                     "still running?", ep);
+            //  libzjob says which: gone for good, or back without the task.
+            if (error && *zj_error_message (error))
+                fprintf (stderr, "zjob: %s", msg);
+            else
+                fprintf (stderr, "zjob: lost the broker at %s; is zjobd still running?", ep);
             if (ticket)
-                fprintf (stderr, " The task may still finish: try `zjob result %s` later.", ticket);
+                fprintf (stderr, " (ticket %s)", ticket);
             fputc ('\n', stderr);
             break;
         case ZJ_ENOTICKET:
@@ -588,7 +591,8 @@ int main (int argc, char **argv)
         cli_args_fini (&args);
         return usage_error ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    zj_client_opts_t opts = {.connect_timeout = args.connect_timeout};
+    zj_client_opts_t opts = {.connect_timeout = args.connect_timeout,
+                             .reconnect_timeout = args.reconnect_timeout};
     zj_err_t err;
     cli_t cli = {.args = &args};
     cli.client = zj_client_new (args.broker, &opts, &err);

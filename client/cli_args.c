@@ -15,6 +15,7 @@
 typedef enum {
     OPT_BROKER,
     OPT_CONNECT_TIMEOUT,
+    OPT_RECONNECT_TIMEOUT,
     OPT_HELP,
     OPT_VERSION,
     OPT_TIMEOUT,
@@ -37,6 +38,7 @@ static const struct {
 } s_opts[] = {
     {"broker", OPT_BROKER, true, ALL_CMDS},
     {"connect-timeout", OPT_CONNECT_TIMEOUT, true, ALL_CMDS},
+    {"reconnect-timeout", OPT_RECONNECT_TIMEOUT, true, ALL_CMDS},
     {"help", OPT_HELP, false, ALL_CMDS},
     {"version", OPT_VERSION, false, ALL_CMDS},
     {"timeout", OPT_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_RESULT) | CMD (CLI_MAP)},
@@ -120,6 +122,8 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             return true;
         case OPT_CONNECT_TIMEOUT:
             return s_seconds (self, name, value, false, &self->connect_timeout);
+        case OPT_RECONNECT_TIMEOUT:
+            return s_seconds (self, name, value, false, &self->reconnect_timeout);
         case OPT_HELP:
             self->help = true;
             return true;
@@ -157,6 +161,7 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
     memset (self, 0, sizeof *self);
     self->broker = env_broker && *env_broker ? env_broker : CLI_DEFAULT_BROKER;
     self->connect_timeout = 5;
+    self->reconnect_timeout = 60;
     self->timeout = -1;
     self->chunksize = 1;
     //  Positional words in order: the command first, then its operands.
@@ -295,6 +300,10 @@ void cli_args_fini (cli_args_t *self)
     "                         default " CLI_DEFAULT_BROKER ")\n" \
     "  --connect-timeout SEC  give up on an unreachable broker after SEC seconds\n" \
     "                         (default 5)\n" \
+    "  --reconnect-timeout SEC\n" \
+    "                         when the broker goes away while zjob waits, keep\n" \
+    "                         reconnecting this long (default 60): a broker that\n" \
+    "                         comes back with its state still gives the result\n" \
     "  -h, --help             show help; `zjob help COMMAND` for one command\n" \
     "  --version              print the version\n"
 

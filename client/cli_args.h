@@ -41,6 +41,7 @@ typedef enum {
 typedef struct {
     const char *broker;         //  endpoint; borrowed from argv, env or a literal
     double connect_timeout;     //  seconds before "unreachable"; default 5
+    double reconnect_timeout;   //  seconds to wait for a lost broker to come back; default 60
     cli_cmd_t cmd;              //  the command
     bool help;                  //  --help/-h: show help for cmd (or the general help)
     bool version;               //  --version

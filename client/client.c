@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include "future.h"
 #include "io.h"
@@ -129,6 +131,37 @@ double zj__client_connect_timeout (zj_client_t *self)
 //  ---------------------------------------------------------------------
 //  Lifecycle
 
+//  ZJ__CLIENT_ID_LEN hex digits from the system's random source. The id
+//  must not repeat across clients that share a broker, ever: the broker
+//  keeps (client, req) pairs across its restarts.
+static void s_make_id (char *id)
+{
+    uint8_t bytes[ZJ__CLIENT_ID_LEN / 2];
+    size_t got = 0;
+    while (got < sizeof bytes) {
+        ssize_t n = getrandom (bytes + got, sizeof bytes - got, 0);
+        if (n > 0)
+            got += (size_t) n;
+        else if (n < 0 && errno != EINTR)
+            break;
+    }
+    if (got < sizeof bytes) {
+        //  No random source (seccomp, very old kernel): time, pid and an
+        //  address still tell this client from the others.
+        struct timespec ts;
+        clock_gettime (CLOCK_REALTIME, &ts);
+        uint64_t mix[2] = {(uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec,
+                           (uint64_t) getpid () << 32 ^ (uint64_t) (uintptr_t) id};
+        memcpy (bytes, mix, sizeof bytes < sizeof mix ? sizeof bytes : sizeof mix);
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        id[2 * i] = hex[bytes[i] >> 4];
+        id[2 * i + 1] = hex[bytes[i] & 15];
+    }
+    id[ZJ__CLIENT_ID_LEN] = 0;
+}
+
 zj_client_t *zj_client_new (const char *endpoint, const zj_client_opts_t *opts, zj_err_t *err)
 {
     zj_err_t dummy;
@@ -148,6 +181,7 @@ zj_client_t *zj_client_new (const char *endpoint, const zj_client_opts_t *opts, 
     self->opts.heartbeat = 1;
     self->opts.liveness = 5;
     self->opts.batch = 1000;
+    self->opts.reconnect_timeout = 60;
     if (opts) {
         if (opts->connect_timeout > 0)
             self->opts.connect_timeout = opts->connect_timeout;
@@ -157,7 +191,10 @@ zj_client_t *zj_client_new (const char *endpoint, const zj_client_opts_t *opts, 
             self->opts.liveness = opts->liveness;
         if (opts->batch > 0)
             self->opts.batch = opts->batch;
+        if (opts->reconnect_timeout > 0)
+            self->opts.reconnect_timeout = opts->reconnect_timeout;
     }
+    s_make_id (self->id);
     zj__cond_init (&self->idle_cv);
     self->wake_fd = -1;
     *err = zj__io_start (self);

@@ -4,6 +4,7 @@
 //  socket. Internal to libzjob; not installed.
 #pragma once
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,9 +52,21 @@ struct zj__req {
     char *json;                 //  STATS: the answer as JSON text; owned
 };
 
+//  Length of a client id: 16 random bytes in hex.
+#define ZJ__CLIENT_ID_LEN 32
+
+//  Where the I/O thread stands with the broker (client/link.c).
+typedef enum {
+    ZJ__LINK_CONNECTING = 0,    //  socket open, no answer on it yet
+    ZJ__LINK_UP,                //  the broker answered on this socket
+    ZJ__LINK_RECONNECTING,      //  lost after answering: new sockets until it answers again
+} zj__link_t;
+
 struct zj_client {
     char *endpoint;             //  the broker's client endpoint; owned
     zj_client_opts_t opts;      //  defaults filled in
+    char id[ZJ__CLIENT_ID_LEN + 1];     //  random for the client's life: the SUBMIT
+                                        //  client id and the socket's routing id
     //  Shared with API threads, under the global lock (future.h)
     zj__req_t *queue;           //  outbound requests, oldest first
     zj__req_t *queue_tail;
@@ -68,19 +81,28 @@ struct zj_client {
     int wake_fd;                //  eventfd: written when the queue becomes non-empty
     void *ctx;                  //  private ZeroMQ context
     void *sock;                 //  the DEALER; only the I/O thread uses it once started
+    void *monitor;              //  PAIR receiving the DEALER's disconnect events, or NULL
+    unsigned monitor_seq;       //  makes each monitor's inproc endpoint unique
     zj_enc_t *enc;              //  reused encoder
     zj__req_t *sendq;           //  taken from queue, not yet sent (socket full)
     zj__req_t *sendq_tail;
     zj__req_t *inflight;        //  sent, waiting for a reply; oldest first
     zj__req_t *inflight_tail;
     zj__tickets_t tickets;      //  ticket -> futures waiting for a RESULT
-    uint64_t next_req;          //  next req id; never 0
-    bool heard;                 //  the broker has answered at least once
+    uint64_t next_req;          //  next req id; never 0, never reused
+    uint32_t submits_inflight;  //  SUBMITs sent and not yet answered
+    bool cancelling;            //  cancel_all was acted upon
+    //  The link to the broker (client/link.c); I/O thread only
+    zj__link_t link;            //  see zj__link_t
     double silent_since;        //  last message from the broker, or when work began
     double last_ping;           //  when the last PING was sent
     bool had_work;              //  something waited for the broker at the last check
-    uint32_t submits_inflight;  //  SUBMITs sent and not yet answered
-    bool cancelling;            //  cancel_all was acted upon
+    double lost_at;             //  RECONNECTING: when the broker was lost
+    double attempt_at;          //  RECONNECTING: when the current socket was made
+    double backoff;             //  RECONNECTING: how long that socket may wait
+    const char *lost_why;       //  RECONNECTING: how it was lost; static text
+    atomic_uint losses;         //  times the broker was lost (read by tests)
+    atomic_uint recoveries;     //  times a lost broker answered again (read by tests)
 };
 
 //  Wake the I/O thread (lock held or not).

@@ -534,3 +534,34 @@ zj_err_t zj_future_add_done_callback (zj_future_t *self, zj_done_cb *cb, void *a
     }
     return ZJ_OK;
 }
+
+//  ---------------------------------------------------------------------
+//  Chains of settled futures
+
+void zj__chain_push (zj__chain_t *self, zj_future_t *f)
+{
+    f->tnext = NULL;
+    if (self->tail)
+        self->tail->tnext = f;
+    else
+        self->head = f;
+    self->tail = f;
+}
+
+void zj__chain_settle (zj__chain_t *self, zj_future_t *f, zj_err_t code, const char *message)
+{
+    if (zj__future_settle_error (f, code, message))
+        zj__chain_push (self, f);
+}
+
+void zj__chain_release (zj__chain_t *self)
+{
+    zj_future_t *f = self->head;
+    while (f) {
+        zj_future_t *next = f->tnext;
+        f->tnext = NULL;
+        zj__future_release (f);
+        f = next;
+    }
+    self->head = self->tail = NULL;
+}

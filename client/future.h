@@ -101,6 +101,8 @@ struct zj_future {
     zj__wnode_t *waiters;       //  registered waiters (under the lock)
     zj_future_t *tnext;         //  I/O thread only: next in the ticket table chain
     bool in_table;              //  I/O thread only: linked in the ticket table
+    bool refetched;             //  I/O thread only: fetched again after a reconnect,
+                                //  so "unknown" means the broker lost the task
 };
 
 //  A pending future with two references: the caller's and the settler's
@@ -132,3 +134,18 @@ void zj__future_unref (zj_future_t *self);
 //  Wait (lock held) until final (or, with ticket_enough, until the ticket
 //  is known) or the deadline. Returns whether that happened.
 bool zj__future_wait (zj_future_t *self, const struct timespec *deadline, bool ticket_enough);
+
+//  Futures settled under the lock, to release (callbacks run, settler's
+//  reference dropped) after unlocking, in settle order. Linked through
+//  future->tnext, which is free once a future has left the ticket table.
+typedef struct {
+    zj_future_t *head;
+    zj_future_t *tail;
+} zj__chain_t;
+
+//  Append a future that was just settled (lock held).
+void zj__chain_push (zj__chain_t *self, zj_future_t *f);
+//  zj__future_settle_error, and push when it settled (lock held).
+void zj__chain_settle (zj__chain_t *self, zj_future_t *f, zj_err_t code, const char *message);
+//  Release every future in the chain, then empty it. Call without the lock.
+void zj__chain_release (zj__chain_t *self);

@@ -54,6 +54,8 @@ typedef struct {
     double heartbeat;           //  seconds between PINGs while waiting; default 1
     int liveness;               //  missed PONGs before the broker counts as lost; default 5
     uint32_t batch;             //  most tasks in one SUBMIT; default 1000
+    double reconnect_timeout;   //  seconds to keep reconnecting to a lost broker before
+                                //  pending futures fail with ZJ_EBROKERLOST; default 60
 } zj_client_opts_t;
 
 //  Connect to the broker's client endpoint (e.g. "tcp://127.0.0.1:5555").
@@ -61,6 +63,15 @@ typedef struct {
 //  ZJ_EUNREACHABLE on the first call that needs an answer. opts may be
 //  NULL for defaults. Caller owns; free with zj_client_destroy. Returns
 //  NULL with *err set (ZJ_EINVAL for a bad endpoint, ZJ_ENOMEM).
+//
+//  A broker that answered once and is then lost (silent for liveness x
+//  heartbeat, or it sent DISCONNECT) does not fail the futures: the
+//  client reconnects (backoff 100 ms doubling to 2 s) for up to
+//  reconnect_timeout, then asks again for the result of every pending
+//  future and resends every SUBMIT that was not acknowledged. Each SUBMIT
+//  carries the client's random id and a request id, so a resend never
+//  creates a second task. A task that the restarted broker does not know
+//  (it kept no state) fails with ZJ_EBROKERLOST.
 ZJ_EXPORT zj_client_t *zj_client_new (const char *endpoint,
                                       const zj_client_opts_t *opts, zj_err_t *err);
 //  shutdown(wait=true, cancel_futures=false), then free. Futures still

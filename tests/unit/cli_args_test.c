@@ -25,6 +25,10 @@ static void test_run (void)
     ASSERT_TRUE (a.task_timeout == 0);
     ASSERT_STREQ (a.broker, CLI_DEFAULT_BROKER);
     ASSERT_TRUE (a.connect_timeout == 5);
+    ASSERT_TRUE (a.reconnect_timeout == 60);
+    cli_args_fini (&a);
+    ASSERT_TRUE (PARSE (&a, NULL, "result", "t", "--reconnect-timeout", "2.5"));
+    ASSERT_TRUE (a.reconnect_timeout == 2.5);
     cli_args_fini (&a);
 
     //  Global options before the command, env broker, -- for dashed ARGs.
@@ -121,6 +125,7 @@ static void test_usage_errors (void)
     s_expect_error (&a, PARSE (&a, NULL, "workers", "x"), "zjob workers takes no operands");
     s_expect_error (&a, PARSE (&a, NULL, "run", "f", "--json"), "takes no --json");
     s_expect_error (&a, PARSE (&a, NULL, "--connect-timeout", "0", "stats"), "above 0");
+    s_expect_error (&a, PARSE (&a, NULL, "--reconnect-timeout", "x", "run", "f"), "seconds");
     s_expect_error (&a, PARSE (&a, NULL, "--unordered=1", "map", "f"), "takes no value");
     s_expect_error (&a, PARSE (&a, NULL, "help", "nope"), "not a zjob command");
 }
