@@ -638,15 +638,6 @@ broker_flush (broker_t *self, double now, broker_send_fn *send, void *arg)
         s_seal_client (self, c);
         peers_client_idle (self->peers, c);
     }
-    if (self->turn_open) {
-        //  Group commit: everything this turn changed becomes durable
-        //  before any reply that promises it leaves.
-        zj_err_t rc = store_commit_turn (self->store);
-        self->turn_open = false;
-        if (rc != ZJ_OK)
-            log_error ("store commit failed", "store=%s error=%s", self->store->ops->name,
-                       zj_err_name (rc));
-    }
     //  Failures below may queue new messages (the outbox may move); they
     //  stay for the next turn, after its commit.
     size_t count = self->nout;

@@ -9,172 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
-#include "broker/broker.h"
-#include "broker/store.h"
-#include "msg.h"
-
-typedef struct {
-    broker_sock_t sock;
-    uint8_t id[8];
-    size_t idlen;
-    uint8_t *body;
-    size_t len;
-} sent_t;
-
-static sent_t s_sent[256];
-static size_t s_nsent;
-static int s_fail_err;          //  next send to s_fail_id fails with this
-static char s_fail_id[8];
-
-static int
-s_send (void *arg, broker_sock_t sock, const uint8_t *id, size_t idlen, uint8_t *body, size_t len)
-{
-    if (s_fail_err && idlen == strlen (s_fail_id) && memcmp (id, s_fail_id, idlen) == 0) {
-        int err = s_fail_err;
-        s_fail_err = 0;
-        free (body);
-        return err;
-    }
-    ASSERT_TRUE (s_nsent < 256);
-    sent_t *s = &s_sent[s_nsent++];
-    s->sock = sock;
-    memcpy (s->id, id, idlen < 8 ? idlen : 8);
-    s->idlen = idlen;
-    s->body = body;
-    s->len = len;
-    return 0;
-}
-
-static void
-s_clear (void)
-{
-    for (size_t i = 0; i < s_nsent; i++)
-        free (s_sent[i].body);
-    s_nsent = 0;
-}
-
-static void
-s_flush (broker_t *b, double now)
-{
-    s_clear ();
-    broker_flush (b, now, s_send, NULL);
-}
-
-//  The n-th (0-based) message sent to `id` with type `type`, decoded.
-static bool
-s_find (const char *id, zj_msg_type_t type, int nth, zj_msg_t *msg)
-{
-    for (size_t i = 0; i < s_nsent; i++) {
-        sent_t *s = &s_sent[i];
-        if (s->idlen != strlen (id) || memcmp (s->id, id, s->idlen) != 0)
-            continue;
-        const char *why = NULL;
-        zj_err_t rc = zj_msg_decode (s->body, s->len, ZJ_MAX_FRAME_DEFAULT, msg, &why);
-        if (rc != ZJ_OK)
-            ZT_FAIL ("broker sent an undecodable frame: %s", why ? why : "?");
-        if (msg->type == type && nth-- == 0)
-            return true;
-    }
-    return false;
-}
-
-static zj_enc_t *s_enc;
-
-static void
-s_in (broker_t *b, broker_sock_t sock, const char *id, double now)
-{
-    broker_on_message (b, sock, (const uint8_t *) id, strlen (id), zj_enc_data (s_enc),
-                       zj_enc_size (s_enc), 1, now);
-}
-
-static void
-s_submit (broker_t *b, const char *client, uint64_t req, const char *fn, int n,
-          int64_t prio, double now)
-{
-    static const uint8_t args[] = {0x91, 0x2a};        //  [42]
-    zj_enc_submit_begin (s_enc, req, (uint32_t) n, NULL);
-    for (int i = 0; i < n; i++) {
-        zj_task_t t = {.fn = {fn, strlen (fn)}, .args = {args, sizeof args},
-                       .priority = prio, .max_retries = -1};
-        zj_enc_task (s_enc, &t);
-    }
-    s_in (b, BROKER_CLIENTS, client, now);
-}
-
-static void
-s_ready (broker_t *b, const char *worker, uint32_t credit, const char *fn, double now)
-{
-    zj_enc_ready_begin (s_enc, "w", "host", 123, 0, credit, 1);
-    zj_enc_cstr (s_enc, fn);
-    s_in (b, BROKER_WORKERS, worker, now);
-}
-
-static void
-s_done (broker_t *b, const char *worker, zj_str_t ticket, bool ok, double now)
-{
-    static const uint8_t value[] = {0xa2, 'o', 'k'};    //  "ok"
-    zj_enc_outcomes_begin (s_enc, ZJ_MSG_DONE, 1);
-    zj_outcome_t out = {.ticket = ticket, .state = ok ? ZJ_STATE_DONE : ZJ_STATE_FAILED};
-    if (ok)
-        out.value = (zj_raw_t) {value, sizeof value};
-    else {
-        out.err_type = (zj_str_t) {"ValueError", 10};
-        out.err_message = (zj_str_t) {"bad", 3};
-        out.err_traceback = (zj_str_t) {"tb", 2};
-    }
-    zj_enc_outcome (s_enc, &out);
-    s_in (b, BROKER_WORKERS, worker, now);
-}
-
-static void
-s_tickets (zj_msg_type_t type, const char *const *tickets, int n)
-{
-    zj_enc_tickets_begin (s_enc, type, 7, (uint32_t) n);
-    for (int i = 0; i < n; i++)
-        zj_enc_cstr (s_enc, tickets[i]);
-}
-
-static broker_t *
-s_broker (store_t *store, size_t max_queued, double retention)
-{
-    broker_config_t cfg = {
-        .retention = retention, .heartbeat = 1.0, .liveness = 3, .max_retries = 1,
-        .max_frame = ZJ_MAX_FRAME_DEFAULT, .max_queued = max_queued,
-    };
-    broker_t *b = broker_new (&cfg, 12345, store, 0.0);
-    ASSERT_TRUE (b);
-    return b;
-}
-
-static void
-s_copy (char *dst, zj_str_t s)
-{
-    memcpy (dst, s.ptr, s.len);
-    dst[s.len] = '\0';
-}
+#include "broker_rig.h"
 
 static void
 test_submit_dispatch_result (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 100, 60);
-    s_ready (b, "W1", 2, "echo", 0.0);
-    s_submit (b, "C1", 5, "echo", 3, 0, 0.0);
-    s_flush (b, 0.0);
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 2, "echo", 0.0);
+    rig_submit (b, "C1", 5, "echo", 3, 0, 0.0);
+    rig_flush (b, 0.0);
     zj_msg_t msg;
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
     ASSERT_EQ (msg.req, 5);
     ASSERT_EQ (msg.count, 3);
     char tickets[3][32];
     zj_str_t s;
     for (int i = 0; zj_msg_next_str (&msg, &s); i++)
-        s_copy (tickets[i], s);
+        rig_copy (tickets[i], s);
     ASSERT_TRUE (strncmp (tickets[0], broker_generation (b), 8) == 0);
     //  Credit 2: exactly two tasks go out, in one TASKS message.
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
     ASSERT_EQ (msg.count, 2);
-    ASSERT_TRUE (!s_find ("W1", ZJ_MSG_TASKS, 1, &msg));
-    s_find ("W1", ZJ_MSG_TASKS, 0, &msg);
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_TASKS, 1, &msg));
+    rig_find ("W1", ZJ_MSG_TASKS, 0, &msg);
     zj_job_t job;
     ASSERT_TRUE (zj_msg_next_job (&msg, &job));
     ASSERT_VIEWEQ (job.ticket, tickets[0]);
@@ -184,9 +42,9 @@ test_submit_dispatch_result (void)
 
     //  DONE for the first: RESULT to the submitter with the value's bytes,
     //  and the freed credit sends the third task.
-    s_done (b, "W1", (zj_str_t) {tickets[0], strlen (tickets[0])}, true, 0.1);
-    s_flush (b, 0.1);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {tickets[0], strlen (tickets[0])}, true, 0.1);
+    rig_flush (b, 0.1);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
     ASSERT_EQ (msg.count, 1);
     zj_outcome_t out;
     ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
@@ -194,33 +52,33 @@ test_submit_dispatch_result (void)
     ASSERT_EQ (out.state, ZJ_STATE_DONE);
     ASSERT_EQ (out.value.len, 3);
     ASSERT_TRUE (memcmp (out.value.ptr, "\xa2ok", 3) == 0);
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
     ASSERT_EQ (msg.count, 1);
 
     //  A DONE again for the same ticket is discarded: no RESULT.
-    s_done (b, "W1", (zj_str_t) {tickets[0], strlen (tickets[0])}, true, 0.2);
-    s_flush (b, 0.2);
-    ASSERT_TRUE (!s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {tickets[0], strlen (tickets[0])}, true, 0.2);
+    rig_flush (b, 0.2);
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
 
     //  Two outcomes in one turn reach the client as one RESULT.
-    s_done (b, "W1", (zj_str_t) {tickets[1], strlen (tickets[1])}, false, 0.3);
-    s_done (b, "W1", (zj_str_t) {tickets[2], strlen (tickets[2])}, true, 0.3);
-    s_flush (b, 0.3);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {tickets[1], strlen (tickets[1])}, false, 0.3);
+    rig_done (b, "W1", (zj_str_t) {tickets[2], strlen (tickets[2])}, true, 0.3);
+    rig_flush (b, 0.3);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
     ASSERT_EQ (msg.count, 2);
     ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
     ASSERT_EQ (out.state, ZJ_STATE_FAILED);
     ASSERT_VIEWEQ (out.err_type, "ValueError");
     ASSERT_VIEWEQ (out.err_message, "bad");
     ASSERT_VIEWEQ (out.err_traceback, "tb");
-    ASSERT_TRUE (!s_find ("C1", ZJ_MSG_RESULT, 1, &msg));
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 1, &msg));
 
     //  STATUS of all three, and of junk.
     const char *list[] = {tickets[0], tickets[1], "nope"};
-    s_tickets (ZJ_MSG_STATUS, list, 3);
-    s_in (b, BROKER_CLIENTS, "C2", 0.4);
-    s_flush (b, 0.4);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_STATUS_REPLY, 0, &msg));
+    rig_tickets (ZJ_MSG_STATUS, list, 3);
+    rig_in (b, BROKER_CLIENTS, "C2", 0.4);
+    rig_flush (b, 0.4);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_STATUS_REPLY, 0, &msg));
     ASSERT_EQ (msg.req, 7);
     zj_state_t st;
     ASSERT_TRUE (zj_msg_next_state (&msg, &s, &st));
@@ -232,16 +90,16 @@ test_submit_dispatch_result (void)
     ASSERT_EQ (st, ZJ_STATE_UNKNOWN);
 
     //  STATS and PING answer with the request's id.
-    zj_enc_simple (s_enc, ZJ_MSG_STATS, 9);
-    s_in (b, BROKER_CLIENTS, "C2", 0.5);
-    zj_enc_simple (s_enc, ZJ_MSG_PING, 10);
-    s_in (b, BROKER_CLIENTS, "C2", 0.5);
-    s_flush (b, 0.5);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_STATS_REPLY, 0, &msg));
+    zj_enc_simple (rig_enc, ZJ_MSG_STATS, 9);
+    rig_in (b, BROKER_CLIENTS, "C2", 0.5);
+    zj_enc_simple (rig_enc, ZJ_MSG_PING, 10);
+    rig_in (b, BROKER_CLIENTS, "C2", 0.5);
+    rig_flush (b, 0.5);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_STATS_REPLY, 0, &msg));
     ASSERT_EQ (msg.req, 9);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_PONG, 0, &msg));
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_PONG, 0, &msg));
     ASSERT_EQ (msg.req, 10);
-    s_clear ();
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -250,24 +108,24 @@ static void
 test_queue_full_and_waiting (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 3, 60);
-    s_submit (b, "C1", 1, "nobody", 2, 0, 0.0);
-    s_submit (b, "C1", 2, "nobody", 2, 0, 0.0);       //  2 + 2 > 3: refused whole
-    s_submit (b, "C1", 3, "nobody", 1, 0, 0.0);       //  fits
-    s_flush (b, 0.0);
+    broker_t *b = rig_broker (store, 3, 60);
+    rig_submit (b, "C1", 1, "nobody", 2, 0, 0.0);
+    rig_submit (b, "C1", 2, "nobody", 2, 0, 0.0);       //  2 + 2 > 3: refused whole
+    rig_submit (b, "C1", 3, "nobody", 1, 0, 0.0);       //  fits
+    rig_flush (b, 0.0);
     zj_msg_t msg;
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
     ASSERT_EQ (msg.req, 1);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_EQ (msg.req, 2);
     ASSERT_VIEWEQ (msg.err_code, "QueueFull");
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 1, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 1, &msg));
     ASSERT_EQ (msg.req, 3);
     //  No worker runs "nobody": the tasks wait and STATS shows the queue.
-    zj_enc_simple (s_enc, ZJ_MSG_STATS, 4);
-    s_in (b, BROKER_CLIENTS, "C1", 0.0);
-    s_flush (b, 2.0);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_STATS_REPLY, 0, &msg));
+    zj_enc_simple (rig_enc, ZJ_MSG_STATS, 4);
+    rig_in (b, BROKER_CLIENTS, "C1", 0.0);
+    rig_flush (b, 2.0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_STATS_REPLY, 0, &msg));
     ASSERT_TRUE (msg.stats.len > 0);
     //  The map holds "depth" 3 for "nobody": look for the bytes.
     const uint8_t *p = msg.stats.ptr;
@@ -276,7 +134,7 @@ test_queue_full_and_waiting (void)
         if (memcmp (p + i, "\xa5" "depth\x03", 7) == 0)
             found = true;
     ASSERT_TRUE (found);
-    s_clear ();
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -285,46 +143,46 @@ static void
 test_worker_lost (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 100, 60);            //  max_retries 1, liveness 3
-    s_ready (b, "W1", 1, "f", 0.0);
-    s_submit (b, "C1", 1, "f", 1, 0, 0.0);
-    s_flush (b, 0.0);
+    broker_t *b = rig_broker (store, 100, 60);            //  max_retries 1, liveness 3
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
     zj_msg_t msg;
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
     //  Quiet for one interval: the broker sends a HEARTBEAT.
     broker_tick (b, 1.0);
-    s_flush (b, 1.0);
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_HEARTBEAT, 0, &msg));
+    rig_flush (b, 1.0);
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_HEARTBEAT, 0, &msg));
     //  A heartbeat from the worker keeps it alive.
-    zj_enc_simple (s_enc, ZJ_MSG_HEARTBEAT, 0);
-    s_in (b, BROKER_WORKERS, "W1", 2.5);
+    zj_enc_simple (rig_enc, ZJ_MSG_HEARTBEAT, 0);
+    rig_in (b, BROKER_WORKERS, "W1", 2.5);
     broker_tick (b, 3.2);
-    s_flush (b, 3.2);
+    rig_flush (b, 3.2);
     //  Then silence past 3 intervals: lost; the task is requeued (attempt
     //  1 of max_retries 1) and goes to the next worker.
     broker_tick (b, 5.6);
-    s_flush (b, 5.6);
-    ASSERT_TRUE (!s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    rig_flush (b, 5.6);
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
     //  The lost worker speaks again: it is told it is unknown.
-    s_done (b, "W1", (zj_str_t) {"x", 1}, true, 5.7);
-    s_flush (b, 5.7);
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_ERROR, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {"x", 1}, true, 5.7);
+    rig_flush (b, 5.7);
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_code, "ProtocolError");
     ASSERT_VIEWEQ (msg.err_message, "unknown worker");
-    s_ready (b, "W2", 1, "f", 6.0);
-    s_flush (b, 6.0);
-    ASSERT_TRUE (s_find ("W2", ZJ_MSG_TASKS, 0, &msg));
+    rig_ready (b, "W2", 1, "f", 6.0);
+    rig_flush (b, 6.0);
+    ASSERT_TRUE (rig_find ("W2", ZJ_MSG_TASKS, 0, &msg));
     //  W2 disconnects: second loss, no attempts left: failed, WorkerLost.
-    zj_enc_simple (s_enc, ZJ_MSG_DISCONNECT, 0);
-    s_in (b, BROKER_WORKERS, "W2", 6.5);
-    s_flush (b, 6.5);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    zj_enc_simple (rig_enc, ZJ_MSG_DISCONNECT, 0);
+    rig_in (b, BROKER_WORKERS, "W2", 6.5);
+    rig_flush (b, 6.5);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
     zj_outcome_t out;
     ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
     ASSERT_EQ (out.state, ZJ_STATE_FAILED);
     ASSERT_VIEWEQ (out.err_type, "WorkerLost");
     ASSERT_VIEWEQ (out.err_message, "worker lost on each of 2 attempts");
-    s_clear ();
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -333,46 +191,46 @@ static void
 test_bad_frames (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 100, 60);
+    broker_t *b = rig_broker (store, 100, 60);
     zj_msg_t msg;
     //  Garbage.
     broker_on_message (b, BROKER_CLIENTS, (const uint8_t *) "C1", 2,
                        (const uint8_t *) "\xdd\xff\xff\xff\xff", 5, 1, 0.0);
     //  Two body frames.
-    zj_enc_simple (s_enc, ZJ_MSG_PING, 3);
-    broker_on_message (b, BROKER_CLIENTS, (const uint8_t *) "C2", 2, zj_enc_data (s_enc),
-                       zj_enc_size (s_enc), 2, 0.0);
+    zj_enc_simple (rig_enc, ZJ_MSG_PING, 3);
+    broker_on_message (b, BROKER_CLIENTS, (const uint8_t *) "C2", 2, zj_enc_data (rig_enc),
+                       zj_enc_size (rig_enc), 2, 0.0);
     //  Version 2, with a readable request id.
     static const uint8_t v2[] = {0x93, 0x02, 0x0c, 0x05};
     broker_on_message (b, BROKER_CLIENTS, (const uint8_t *) "C3", 2, v2, sizeof v2, 1, 0.0);
     //  A client message on the worker socket, a worker message on the
     //  client socket.
-    zj_enc_simple (s_enc, ZJ_MSG_PING, 4);
-    s_in (b, BROKER_WORKERS, "W1", 0.0);
-    zj_enc_ready_begin (s_enc, "w", "host", 123, 0, 1, 1);
-    zj_enc_cstr (s_enc, "f");
-    s_in (b, BROKER_CLIENTS, "C4", 0.0);
+    zj_enc_simple (rig_enc, ZJ_MSG_PING, 4);
+    rig_in (b, BROKER_WORKERS, "W1", 0.0);
+    zj_enc_ready_begin (rig_enc, "w", "host", 123, 0, 1, 1);
+    zj_enc_cstr (rig_enc, "f");
+    rig_in (b, BROKER_CLIENTS, "C4", 0.0);
     //  Empty frame.
     broker_on_message (b, BROKER_CLIENTS, (const uint8_t *) "C5", 2, (const uint8_t *) "", 0, 1, 0.0);
-    s_flush (b, 0.0);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_ERROR, 0, &msg));
+    rig_flush (b, 0.0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_code, "ProtocolError");
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_code, "ProtocolError");
-    ASSERT_TRUE (!s_find ("C2", ZJ_MSG_PONG, 0, &msg));
-    ASSERT_TRUE (s_find ("C3", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (!rig_find ("C2", ZJ_MSG_PONG, 0, &msg));
+    ASSERT_TRUE (rig_find ("C3", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_code, "VersionMismatch");
     ASSERT_EQ (msg.req, 5);
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_code, "ProtocolError");
     ASSERT_EQ (msg.req, 4);
-    ASSERT_TRUE (s_find ("C4", ZJ_MSG_ERROR, 0, &msg));
-    ASSERT_TRUE (s_find ("C5", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("C4", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("C5", ZJ_MSG_ERROR, 0, &msg));
     //  The broker still works.
-    s_submit (b, "C1", 8, "f", 1, 0, 0.0);
-    s_flush (b, 0.0);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
-    s_clear ();
+    rig_submit (b, "C1", 8, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -381,23 +239,23 @@ static void
 test_fetch_cancel_expire (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 100, 10);
-    s_ready (b, "W1", 1, "f", 0.0);
-    s_submit (b, "C1", 1, "f", 3, 0, 0.0);
-    s_flush (b, 0.0);
+    broker_t *b = rig_broker (store, 100, 10);
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 3, 0, 0.0);
+    rig_flush (b, 0.0);
     zj_msg_t msg;
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
     char t[3][32];
     zj_str_t s;
     for (int i = 0; zj_msg_next_str (&msg, &s); i++)
-        s_copy (t[i], s);
+        rig_copy (t[i], s);
     //  t0 is running on W1; t1 and t2 queued. Cancel t0 (too late), t1
     //  (cancelled) and junk (unknown).
     const char *cancel[] = {t[0], t[1], "zzzz"};
-    s_tickets (ZJ_MSG_CANCEL, cancel, 3);
-    s_in (b, BROKER_CLIENTS, "C2", 1.0);
-    s_flush (b, 1.0);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_CANCEL_REPLY, 0, &msg));
+    rig_tickets (ZJ_MSG_CANCEL, cancel, 3);
+    rig_in (b, BROKER_CLIENTS, "C2", 1.0);
+    rig_flush (b, 1.0);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_CANCEL_REPLY, 0, &msg));
     zj_state_t st;
     zj_msg_next_state (&msg, &s, &st);
     ASSERT_EQ (st, ZJ_STATE_RUNNING);
@@ -406,50 +264,50 @@ test_fetch_cancel_expire (void)
     zj_msg_next_state (&msg, &s, &st);
     ASSERT_EQ (st, ZJ_STATE_UNKNOWN);
     //  The submitter hears about the cancel.
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
     zj_outcome_t out;
     zj_msg_next_outcome (&msg, &out);
     ASSERT_VIEWEQ (out.ticket, t[1]);
     ASSERT_EQ (out.state, ZJ_STATE_CANCELLED);
     //  C3 fetches everything: t1 (final) and junk at once; t0 and t2 later.
     const char *fetch[] = {t[0], t[1], t[2], "junk"};
-    s_tickets (ZJ_MSG_FETCH, fetch, 4);
-    s_in (b, BROKER_CLIENTS, "C3", 2.0);
-    s_flush (b, 2.0);
-    ASSERT_TRUE (s_find ("C3", ZJ_MSG_RESULT, 0, &msg));
+    rig_tickets (ZJ_MSG_FETCH, fetch, 4);
+    rig_in (b, BROKER_CLIENTS, "C3", 2.0);
+    rig_flush (b, 2.0);
+    ASSERT_TRUE (rig_find ("C3", ZJ_MSG_RESULT, 0, &msg));
     ASSERT_EQ (msg.count, 2);
     zj_msg_next_outcome (&msg, &out);
     ASSERT_EQ (out.state, ZJ_STATE_CANCELLED);
     zj_msg_next_outcome (&msg, &out);
     ASSERT_EQ (out.state, ZJ_STATE_UNKNOWN);
     //  t0 finishes: both subscribers hear; then t2 runs and finishes.
-    s_done (b, "W1", (zj_str_t) {t[0], strlen (t[0])}, true, 3.0);
-    s_flush (b, 3.0);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_RESULT, 0, &msg));
-    ASSERT_TRUE (s_find ("C3", ZJ_MSG_RESULT, 0, &msg));
-    s_done (b, "W1", (zj_str_t) {t[2], strlen (t[2])}, true, 4.0);
-    s_flush (b, 4.0);
-    ASSERT_TRUE (s_find ("C3", ZJ_MSG_RESULT, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {t[0], strlen (t[0])}, true, 3.0);
+    rig_flush (b, 3.0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_TRUE (rig_find ("C3", ZJ_MSG_RESULT, 0, &msg));
+    rig_done (b, "W1", (zj_str_t) {t[2], strlen (t[2])}, true, 4.0);
+    rig_flush (b, 4.0);
+    ASSERT_TRUE (rig_find ("C3", ZJ_MSG_RESULT, 0, &msg));
     //  Retention 10 s: at 13.5 t0 (finished at 3) and t1 (1) are gone, t2
     //  (4) is still there.
     ASSERT_TRUE (!broker_expire (b, 13.5));
     const char *status[] = {t[0], t[1], t[2]};
-    s_tickets (ZJ_MSG_STATUS, status, 3);
-    s_in (b, BROKER_CLIENTS, "C2", 13.5);
-    s_tickets (ZJ_MSG_FETCH, status, 1);
-    s_in (b, BROKER_CLIENTS, "C2", 13.5);
-    s_flush (b, 13.5);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_STATUS_REPLY, 0, &msg));
+    rig_tickets (ZJ_MSG_STATUS, status, 3);
+    rig_in (b, BROKER_CLIENTS, "C2", 13.5);
+    rig_tickets (ZJ_MSG_FETCH, status, 1);
+    rig_in (b, BROKER_CLIENTS, "C2", 13.5);
+    rig_flush (b, 13.5);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_STATUS_REPLY, 0, &msg));
     zj_msg_next_state (&msg, &s, &st);
     ASSERT_EQ (st, ZJ_STATE_EXPIRED);
     zj_msg_next_state (&msg, &s, &st);
     ASSERT_EQ (st, ZJ_STATE_EXPIRED);
     zj_msg_next_state (&msg, &s, &st);
     ASSERT_EQ (st, ZJ_STATE_DONE);
-    ASSERT_TRUE (s_find ("C2", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_RESULT, 0, &msg));
     zj_msg_next_outcome (&msg, &out);
     ASSERT_EQ (out.state, ZJ_STATE_EXPIRED);
-    s_clear ();
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -458,50 +316,50 @@ static void
 test_send_failures (void)
 {
     store_t *store = store_mem_new ();
-    broker_t *b = s_broker (store, 100, 60);
-    s_ready (b, "W1", 2, "f", 0.0);
-    s_ready (b, "W2", 2, "f", 0.0);
-    s_submit (b, "C1", 1, "f", 2, 0, 0.0);
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 2, "f", 0.0);
+    rig_ready (b, "W2", 2, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 2, 0, 0.0);
     //  W1's queue is full: its tasks come back and go to W2 next turn.
-    strcpy (s_fail_id, "W1");
-    s_fail_err = EAGAIN;
-    s_flush (b, 0.0);
+    strcpy (rig_fail_id, "W1");
+    rig_fail_err = EAGAIN;
+    rig_flush (b, 0.0);
     zj_msg_t msg;
-    bool more = broker_flush (b, 0.0, s_send, NULL);
+    bool more = broker_flush (b, 0.0, rig_send, NULL);
     (void) more;
-    ASSERT_TRUE (s_find ("W2", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (rig_find ("W2", ZJ_MSG_TASKS, 0, &msg));
     uint32_t total = msg.count;
-    if (s_find ("W2", ZJ_MSG_TASKS, 1, &msg))
+    if (rig_find ("W2", ZJ_MSG_TASKS, 1, &msg))
         total += msg.count;
     ASSERT_EQ (total, 2);
-    ASSERT_TRUE (!s_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
     //  The next tick lifts the pause. W1 then vanishes (EHOSTUNREACH on
     //  its TASKS): it is lost and its task waits, with no attempt spent,
     //  since W2 has no credit left.
     broker_tick (b, 0.1);
-    s_submit (b, "C1", 2, "f", 1, 0, 0.1);
-    strcpy (s_fail_id, "W1");
-    s_fail_err = EHOSTUNREACH;
-    s_flush (b, 0.1);
-    ASSERT_EQ (s_fail_err, 0);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    rig_submit (b, "C1", 2, "f", 1, 0, 0.1);
+    strcpy (rig_fail_id, "W1");
+    rig_fail_err = EHOSTUNREACH;
+    rig_flush (b, 0.1);
+    ASSERT_EQ (rig_fail_err, 0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
     zj_str_t s;
     char ticket[32];
     ASSERT_TRUE (zj_msg_next_str (&msg, &s));
-    s_copy (ticket, s);
+    rig_copy (ticket, s);
     const char *list[] = {ticket};
-    s_tickets (ZJ_MSG_STATUS, list, 1);
-    s_in (b, BROKER_CLIENTS, "C1", 0.2);
-    zj_enc_simple (s_enc, ZJ_MSG_HEARTBEAT, 0);
-    s_in (b, BROKER_WORKERS, "W1", 0.2);
-    s_flush (b, 0.2);
-    ASSERT_TRUE (s_find ("C1", ZJ_MSG_STATUS_REPLY, 0, &msg));
+    rig_tickets (ZJ_MSG_STATUS, list, 1);
+    rig_in (b, BROKER_CLIENTS, "C1", 0.2);
+    zj_enc_simple (rig_enc, ZJ_MSG_HEARTBEAT, 0);
+    rig_in (b, BROKER_WORKERS, "W1", 0.2);
+    rig_flush (b, 0.2);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_STATUS_REPLY, 0, &msg));
     zj_state_t st;
     ASSERT_TRUE (zj_msg_next_state (&msg, &s, &st));
     ASSERT_EQ (st, ZJ_STATE_QUEUED);
-    ASSERT_TRUE (s_find ("W1", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_ERROR, 0, &msg));
     ASSERT_VIEWEQ (msg.err_message, "unknown worker");
-    s_clear ();
+    rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
 }
@@ -509,13 +367,13 @@ test_send_failures (void)
 int
 main (void)
 {
-    s_enc = zj_enc_new ();
+    rig_enc = zj_enc_new ();
     ZT_RUN (test_submit_dispatch_result);
     ZT_RUN (test_queue_full_and_waiting);
     ZT_RUN (test_worker_lost);
     ZT_RUN (test_bad_frames);
     ZT_RUN (test_fetch_cancel_expire);
     ZT_RUN (test_send_failures);
-    zj_enc_destroy (&s_enc);
+    zj_enc_destroy (&rig_enc);
     return 0;
 }
