@@ -13,6 +13,7 @@
 #include "future.h"
 #include "io.h"
 #include "json.h"
+#include "log.h"
 #include "map.h"
 
 //  A SUBMIT batch closes at opts.batch tasks or at this many bytes, so
@@ -131,6 +132,20 @@ double zj__client_connect_timeout (zj_client_t *self)
 //  ---------------------------------------------------------------------
 //  Lifecycle
 
+//  libzjob has its own copy of the event log (common/ is linked in
+//  privately): warnings by default, as a library should, or the level
+//  named by $ZJOB_LOG_LEVEL.
+static pthread_once_t s_log_once = PTHREAD_ONCE_INIT;
+
+static void s_log_setup (void)
+{
+    log_level_t level = LOG_LEVEL_WARN;
+    const char *env = getenv ("ZJOB_LOG_LEVEL");
+    if (env && !log_level_parse (env, &level))
+        level = LOG_LEVEL_WARN;
+    log_init ("zjob", level);
+}
+
 //  ZJ__CLIENT_ID_LEN hex digits from the system's random source. The id
 //  must not repeat across clients that share a broker, ever: the broker
 //  keeps (client, req) pairs across its restarts.
@@ -195,6 +210,7 @@ zj_client_t *zj_client_new (const char *endpoint, const zj_client_opts_t *opts, 
             self->opts.reconnect_timeout = opts->reconnect_timeout;
     }
     s_make_id (self->id);
+    pthread_once (&s_log_once, s_log_setup);
     zj__cond_init (&self->idle_cv);
     self->wake_fd = -1;
     *err = zj__io_start (self);

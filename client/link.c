@@ -227,7 +227,12 @@ void zj__link_check (zj_client_t *self, double now)
     }
     else if (self->link == ZJ__LINK_UP && silent >= lost_after)
         s_lost (self, now, "it stopped answering");
-    else if (silent >= self->opts.heartbeat && now - self->last_ping >= self->opts.heartbeat) {
+    else if ((self->link == ZJ__LINK_CONNECTING && self->last_ping < self->silent_since)
+             || (silent >= self->opts.heartbeat
+                 && now - self->last_ping >= self->opts.heartbeat)) {
+        //  On a new connection at once: a FETCH has no answer of its own,
+        //  and until something answers, a broker that hangs (or dies)
+        //  after taking it would count as one that was never there.
         zj__io_send_ping (self);
         self->last_ping = now;
     }

@@ -13,6 +13,11 @@
 //  take and give JSON text instead.
 //
 //  Timeouts are in seconds as doubles; a negative timeout waits forever.
+//
+//  Logs: rare events (the broker lost, a malformed frame) are written to
+//  stderr as `zjob: LEVEL EVENT key=value...` lines; warnings and errors
+//  only, unless $ZJOB_LOG_LEVEL (error, warn, info, debug) says otherwise
+//  when the first client is made.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
