@@ -75,11 +75,14 @@ s_u16 (fuzz_t *f)
 }
 
 //  ---------------------------------------------------------------------
-//  A store whose operations fail when the script says so.
+//  A store whose operations fail when the script says so: the memory
+//  backend's operations, with the common ones wrapped.
 
 typedef struct {
     store_t base;               //  must be first
     fuzz_t *fuzz;               //  whose failure bits apply
+    store_t *mem;               //  the memory backend it wraps
+    store_ops_t ops;            //  mem's operations, some replaced
 } fstore_t;
 
 static zj_err_t
@@ -95,14 +98,36 @@ static zj_err_t s_put_tasks (store_t *s, task_t *const *t, size_t n) { return s_
 static zj_err_t s_set_state (store_t *s, const task_t *t) { return s_fail (s, 3); }
 static zj_err_t s_put_outcome (store_t *s, const task_t *t) { return s_fail (s, 4); }
 static zj_err_t s_delete (store_t *s, const task_t *t) { return s_fail (s, 5); }
-static zj_err_t s_recover (store_t *s, const store_recover_t *cb) { return ZJ_OK; }
-static void s_destroy (store_t *s) { free (s); }
 
-static const store_ops_t s_store_ops = {
-    .name = "fuzz", .begin_turn = s_begin, .commit_turn = s_commit,
-    .put_tasks = s_put_tasks, .set_state = s_set_state, .put_outcome = s_put_outcome,
-    .delete_task = s_delete, .recover = s_recover, .destroy = s_destroy,
-};
+static void
+s_store_destroy (store_t *s)
+{
+    fstore_t *self = (fstore_t *) s;
+    store_destroy (&self->mem);
+    free (self);
+}
+
+//  Caller owns; free with store_destroy.
+static store_t *
+s_store_new (fuzz_t *f)
+{
+    fstore_t *self = calloc (1, sizeof *self);
+    MUST (self);
+    self->mem = store_mem_new ();
+    MUST (self->mem);
+    self->fuzz = f;
+    self->ops = *self->mem->ops;
+    self->ops.name = "fuzz";
+    self->ops.begin_turn = s_begin;
+    self->ops.commit_turn = s_commit;
+    self->ops.put_tasks = s_put_tasks;
+    self->ops.set_state = s_set_state;
+    self->ops.put_outcome = s_put_outcome;
+    self->ops.delete_task = s_delete;
+    self->ops.destroy = s_store_destroy;
+    self->base.ops = &self->ops;
+    return &self->base;
+}
 
 //  ---------------------------------------------------------------------
 //  Sends: every frame must decode; tickets are kept for later operations.
@@ -324,12 +349,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         s_trace = getenv ("BROKER_FUZZ_TRACE") != NULL;
     }
     fuzz_t *f = calloc (1, sizeof *f);
-    fstore_t *store = calloc (1, sizeof *store);
-    MUST (f && store && s_enc);
+    MUST (f && s_enc);
     f->p = data;
     f->end = data + size;
-    store->base.ops = &s_store_ops;
-    store->fuzz = f;
+    store_t *store = s_store_new (f);
 
     //  The config byte picks tight or loose limits, and whether every
     //  debug line is formatted too (run with -close_fd_mask=2 to mute them).
@@ -343,7 +366,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         .max_frame = cfg & 0x20 ? 96 : ZJ_MAX_FRAME_DEFAULT,
         .max_queued = cfg & 0x40 ? 3 : 1000,
     };
-    broker_t *b = broker_new (&config, 12345, &store->base, 0.0);
+    broker_t *b = broker_new (&config, 12345, store, 0.0);
     MUST (b);
     MUST (broker_recover (b, 0.0, NULL) == ZJ_OK);
 
@@ -379,8 +402,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     broker_shutdown (b, f->now);
     s_flush (b, f);
     broker_destroy (&b);
-    store_t *base = &store->base;
-    store_destroy (&base);
+    store_destroy (&store);
     free (f);
     return 0;
 }
