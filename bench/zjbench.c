@@ -315,9 +315,14 @@ s_bench_workers (const s_cfg_t *cfg, int procs)
     if (ok)
         zjrun_window (s.client, &s.p, cfg->window, cfg->secs / 4, &t);
     if (ok && (cfg->parts & S_WINDOW)) {
+        long long rss0 = bproc_rss (s.b.pid);
         ok = zjrun_window (s.client, &s.p, cfg->window, cfg->secs, &t);
         snprintf (key, sizeof key, "w%d.window", procs);
         s_report (&t, "tasks/s", key, "tasks, %zu in flight", cfg->window);
+        //  Finished tasks stay for --retention; what each one costs until then.
+        double kept = t.tasks ? (double) (bproc_rss (s.b.pid) - rss0) / (double) t.tasks : 0;
+        printf ("  %-34s %11.0f B of broker RSS per finished task kept\n", "", kept);
+        bstat_set (kept, "w%d.window.kept_b", procs);
     }
     if (ok && !s_interrupted && (cfg->parts & S_BATCH)) {
         ok = zjrun_batch (s.client, &s.p, cfg->batch, 4, cfg->secs, &t);
