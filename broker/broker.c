@@ -4,6 +4,7 @@
 //  Request handlers live in clients.c and workers.c.
 #include "broker_int.h"
 #include "log.h"
+#include "report.h"
 #include "ticket.h"
 #include <errno.h>
 #include <math.h>
@@ -40,10 +41,11 @@ broker_new (const broker_config_t *config, uint64_t gen, store_t *store, double 
     self->enc = zj_enc_new ();
     self->tmp = zj_enc_new ();
     self->hdr = zj_enc_new ();
+    self->metrics = metrics_new ();
     self->dedup = dedup_new ();
     self->warn_window = now;
     if (!self->tasks || !self->sched || !self->peers || !self->enc || !self->tmp
-        || !self->hdr || !self->dedup) {
+        || !self->hdr || !self->metrics || !self->dedup) {
         broker_destroy (&self);
         return NULL;
     }
@@ -67,6 +69,7 @@ broker_destroy (broker_t **self_p)
     zj_enc_destroy (&self->enc);
     zj_enc_destroy (&self->tmp);
     zj_enc_destroy (&self->hdr);
+    metrics_destroy (&self->metrics);
     dedup_destroy (&self->dedup);
     free (self->turn_subs);
     free (self->scratch_tasks);
@@ -384,6 +387,7 @@ broker_finish (broker_t *self, task_t *task, zj_state_t state, const uint8_t *pa
         fs->failed++;
     else if (state == ZJ_STATE_CANCELLED)
         fs->cancelled++;
+    report_outcome (self, task->fn, state);
     return tasks_finish (self->tasks, task, state, payload, len, now);
 }
 
@@ -428,6 +432,7 @@ s_lost_cb (void *arg, task_t *task)
     task->state = ZJ_STATE_QUEUED;
     store_set_state (self->store, task);
     tasks_counters (self->tasks)->retried++;
+    metrics_count (report_fn (self, task->fn), METRICS_RETRIED);
     lost->requeued++;
     return true;
 }
@@ -443,7 +448,7 @@ broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, dou
     sched_worker_detach (self->sched, &w->sw, s_lost_cb, &lost);
     char hex[129];
     log_emit (warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, warn ? "worker lost" : "worker gone",
-              "peer=%s name=%s reason=%s held=%u requeued=%zu failed=%zu",
+              "peer=%s worker=%s reason=%s held=%u requeued=%zu failed=%zu",
               peers_id_hex (&w->id, hex), w->name[0] ? w->name : "-", why, held,
               lost.requeued, lost.failed);
     peers_worker_kill (self->peers, w);
@@ -496,6 +501,7 @@ static void
 s_expired_cb (void *arg, task_t *task)
 {
     broker_t *self = arg;
+    metrics_count (report_fn (self, task->fn), METRICS_EXPIRED);
     sched_fn_unref (self->sched, task->fn);
 }
 
@@ -552,6 +558,7 @@ s_queue_tasks (broker_t *self, worker_t *w, task_t *first, uint32_t n, double no
             };
             zj_enc_job (self->enc, &job);
             store_set_state (self->store, u);
+            report_dispatch (self, u, now);
         }
         size_t len = 0;
         uint8_t *body = s_enc_bytes (self->enc, &len);

@@ -5,6 +5,7 @@
 #pragma once
 #include "broker.h"
 #include "dedup.h"
+#include "metrics.h"
 #include "peers.h"
 #include "sched.h"
 #include "tasks.h"
@@ -55,6 +56,7 @@ struct broker {
     task_t **scratch_tasks;     //  per-request work arrays
     sched_fn_t **scratch_fns;
     size_t cap_scratch;
+    metrics_t *metrics;         //  Prometheus series (report.c)
     dedup_t *dedup;             //  idempotent submits by (client, req)
     turn_submit_t *turn_subs;   //  SUBMITs answered this turn
     size_t nturn_subs;

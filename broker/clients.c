@@ -4,6 +4,7 @@
 //  the outbox and leave at the end of the turn, after the store commit.
 #include "broker_int.h"
 #include "log.h"
+#include "report.h"
 #include "ticket.h"
 #include <stdio.h>
 #include <string.h>
@@ -170,6 +171,7 @@ s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
         task_t *task = tasks[i];
         sched_enqueue (self->sched, task);
         sched_fn_stats (task->fn)->submitted++;
+        metrics_count (report_fn (self, task->fn), METRICS_SUBMITTED);
         if (c && tasks_subscribe (task, c) == 1)
             peers_client_ref (c);
         char ticket[TICKET_MAX + 1];

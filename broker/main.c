@@ -12,6 +12,7 @@
 #include <uv.h>
 #include "broker.h"
 #include "conffile.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "msg.h"
@@ -28,6 +29,7 @@ typedef struct {
     const char *clients;        //  --clients
     const char *workers;        //  --workers
     const char *endpoints_file; //  --endpoints-file, or NULL
+    const char *metrics;        //  --metrics ADDR:PORT, or NULL
     broker_config_t broker;     //  the core's settings
     state_config_t state;       //  --state-dir, --durability
     log_level_t log_level;      //  --log-level
@@ -55,6 +57,8 @@ s_usage (FILE *out)
         "  --max-retries N       requeues of a task whose worker was lost (default 3)\n"
         "  --max-frame BYTES     largest message accepted (default %u)\n"
         "  --max-queued N        queued tasks per function (default 10000000)\n"
+        "  --metrics ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+        "                        (e.g. 127.0.0.1:9464; port 0 picks a free port)\n"
         "  --state-dir DIR       where the store (DIR/zjob.db) lives; made when missing;\n"
         "                        default $STATE_DIRECTORY (systemd), else /var/lib/zjob\n"
         "                        as root, else $XDG_STATE_HOME/zjob or ~/.local/state/zjob\n"
@@ -130,7 +134,7 @@ static int
 s_parse (int argc, char **argv, config_t *cfg)
 {
     enum { O_CLIENTS = 256, O_WORKERS, O_ENDPOINTS, O_RETENTION, O_HEARTBEAT, O_LIVENESS,
-           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION, O_STATE_DIR, O_DURABILITY };
+           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION, O_STATE_DIR, O_DURABILITY, O_METRICS };
     //  Every flag but help and version is a config key too: list new
     //  ones in s_conf_keys.
     static const struct option opts[] = {
@@ -146,6 +150,7 @@ s_parse (int argc, char **argv, config_t *cfg)
         {"log-level", required_argument, NULL, O_LOG},
         {"state-dir", required_argument, NULL, O_STATE_DIR},
         {"durability", required_argument, NULL, O_DURABILITY},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -158,6 +163,7 @@ s_parse (int argc, char **argv, config_t *cfg)
             case O_CLIENTS: cfg->clients = optarg; break;
             case O_WORKERS: cfg->workers = optarg; break;
             case O_ENDPOINTS: cfg->endpoints_file = optarg; break;
+            case O_METRICS: cfg->metrics = optarg; break;
             case O_RETENTION:
                 if (!s_parse_double (optarg, 0, &cfg->broker.retention)) {
                     s_usage_error ("%s needs a number of seconds >= 0, got '%s'", "--retention", optarg);
@@ -235,7 +241,7 @@ static const conffile_key_t s_conf_keys[] = {
     {"clients", false}, {"workers", false}, {"endpoints-file", false},
     {"retention", false}, {"heartbeat", false}, {"liveness", false},
     {"max-retries", false}, {"max-frame", false}, {"max-queued", false},
-    {"log-level", false}, {"state-dir", false}, {"durability", false},
+    {"log-level", false}, {"state-dir", false}, {"durability", false}, {"metrics", false},
 };
 
 //  conffile_check_fn: one config entry, parsed alone into scratch settings.
@@ -286,6 +292,7 @@ s_write_endpoints (const char *path, const char *clients, const char *workers)
 typedef struct {
     loop_t *loop;               //  what to stop
     notify_t *notify;           //  systemd, told STOPPING=1
+    http_t *http;               //  metrics endpoint, or NULL
     uv_signal_t sigint;         //  SIGINT watcher
     uv_signal_t sigterm;        //  SIGTERM watcher
 } signals_t;
@@ -298,7 +305,15 @@ s_on_signal (uv_signal_t *handle, int signum)
     uv_close ((uv_handle_t *) &sig->sigint, NULL);
     uv_close ((uv_handle_t *) &sig->sigterm, NULL);
     notify_stop (sig->notify);
+    http_stop (sig->http);
     loop_stop (sig->loop);
+}
+
+//  http_render_fn: the Prometheus page.
+static char *
+s_metrics (void *arg, size_t *len)
+{
+    return report_metrics (arg, (double) uv_hrtime () / 1e9, len);
 }
 
 //  notify_status_fn: the core's one-line summary.
@@ -390,17 +405,35 @@ main (int argc, char **argv)
     }
     const char *clients = loop_endpoint (loop, BROKER_CLIENTS);
     const char *workers = loop_endpoint (loop, BROKER_WORKERS);
-    if (cfg.endpoints_file && !s_write_endpoints (cfg.endpoints_file, clients, workers)) {
+    //  Metrics before the endpoints file, so that whoever waits for that
+    //  file finds the metrics URL logged too.
+    int fail = 0;
+    http_t *http = NULL;
+    if (cfg.metrics) {
+        http = http_new (loop_uv (loop), cfg.metrics, s_metrics, broker, why, sizeof why, &err);
+        if (http)
+            log_info ("metrics listening", "url=%s", http_url (http));
+        else {
+            log_error ("startup failed", "why=\"%s\"", why);
+            fail = err == EINVAL ? EXIT_USAGE : 1;
+        }
+    }
+    if (!fail && cfg.endpoints_file && !s_write_endpoints (cfg.endpoints_file, clients, workers)) {
         log_error ("endpoints file failed", "path=%s why=\"%s\" hint=\"check the directory exists and is writable\"",
                    cfg.endpoints_file, strerror (errno));
+        fail = 1;
+    }
+    if (fail) {
+        http_stop (http);
         loop_stop (loop);
         loop_run (loop);
+        http_destroy (&http);
         loop_destroy (&loop);
         broker_destroy (&broker);
         store_destroy (&store);
-        return 1;
+        return fail;
     }
-    signals_t sig = {.loop = loop};
+    signals_t sig = {.loop = loop, .http = http};
     uv_signal_init (loop_uv (loop), &sig.sigint);
     uv_signal_init (loop_uv (loop), &sig.sigterm);
     sig.sigint.data = sig.sigterm.data = &sig;
@@ -415,6 +448,7 @@ main (int argc, char **argv)
     loop_run (loop);
 
     notify_destroy (&sig.notify);
+    http_destroy (&sig.http);
     loop_destroy (&loop);
     broker_destroy (&broker);
     store_destroy (&store);

@@ -23,6 +23,8 @@ typedef struct {
     uint64_t completed;         //  finished done
     uint64_t failed;            //  finished failed
     uint64_t cancelled;         //  cancelled while queued
+    struct metrics_fn *series;  //  its Prometheus series (report.c), or NULL
+                                //  until first used; outlives this record
 } sched_fn_stats_t;
 
 //  Scheduling state of one worker, embedded in its peer record (the peer

@@ -2,7 +2,9 @@
 //  stats - the STATS_REPLY map of docs/protocol.md section 7, plus a few
 //  extra keys (receivers ignore keys they do not know).
 #include "broker_int.h"
+#include "report.h"
 #include "zj_config.h"
+#include <stdlib.h>
 
 static void
 s_kv_uint (zj_enc_t *enc, const char *key, uint64_t v)
@@ -78,7 +80,7 @@ stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
 {
     const tasks_counters_t *k = tasks_counters (self->tasks);
     zj_enc_stats_begin (enc, req);
-    zj_enc_map (enc, 11);
+    zj_enc_map (enc, 12);
     zj_enc_cstr (enc, "version");
     zj_enc_cstr (enc, ZJ_VERSION);
     zj_enc_cstr (enc, "generation");
@@ -115,4 +117,10 @@ stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
     s_kv_uint (enc, "task_bytes", tasks_bytes (self->tasks));
     zj_enc_cstr (enc, "retention");
     zj_enc_double (enc, self->cfg.retention);
+    //  The Prometheus page, for `zjob stats --format prometheus`.
+    size_t mlen = 0;
+    char *text = report_metrics (self, now, &mlen);
+    zj_enc_cstr (enc, "metrics");
+    zj_enc_str (enc, text ? text : "", text ? mlen : 0);
+    free (text);
 }

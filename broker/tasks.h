@@ -41,6 +41,8 @@ struct task {
     uint16_t attempts;          //  dispatches lost with their worker so far
     uint8_t state;              //  zj_state_t (sched sets QUEUED/RUNNING)
     uint8_t flags;              //  TASK_* bits
+    float wait;                 //  seconds from submit to the last dispatch
+                                //  (report.c; fits in what was padding)
     uint8_t blob[];             //  args, then the outcome payload
 };
 

@@ -4,6 +4,7 @@
 //  with READY before anything else counts.
 #include "broker_int.h"
 #include "log.h"
+#include "report.h"
 #include "ticket.h"
 #include <stdio.h>
 #include <string.h>
@@ -72,7 +73,7 @@ s_ready (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg, double
     char hex[129];
     //  A registration is news; a repeated one (the worker's own retry) is not.
     log_emit (fresh ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, fresh ? "worker ready" : "worker ready again",
-              "peer=%s name=%s host=%s pid=%lld credit=%u functions=%s",
+              "peer=%s worker=%s host=%s pid=%lld credit=%u functions=%s",
               peers_id_hex (id, hex), w->name[0] ? w->name : "-", w->host[0] ? w->host : "-",
               (long long) w->pid, msg->credit, list);
 }
@@ -109,6 +110,7 @@ s_done (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
         if (!task)
             continue;
         sched_worker_release (self->sched, &w->sw, task);
+        report_run (self, task, now);
         if (out.state == ZJ_STATE_DONE) {
             static const uint8_t nil = 0xc0;
             //  The result's bytes are forwarded as they came, never decoded.
