@@ -13,7 +13,7 @@
 #include "tickets.h"
 
 //  One task of a SUBMIT batch, or one ticket of a FETCH: its future and,
-//  for a submit until it is sent, where its bytes sit in the batch arena.
+//  for a submit until SUBMITTED, where its bytes sit in the batch arena.
 typedef struct {
     zj_future_t *future;        //  the settler's reference is held by the client
     size_t fn_off;              //  SUBMIT: function name in arena
@@ -34,11 +34,12 @@ struct zj__req {
     zj__req_t *next;            //  in the outbound queue, then in the I/O thread's lists
     zj__req_t *prev;            //  in the in-flight list
     zj_msg_type_t type;         //  SUBMIT, FETCH, STATUS, CANCEL, STATS or PING
-    uint64_t id;                //  req on the wire, set when sent
+    uint64_t id;                //  req on the wire: 0 until first sent, then kept for resends
     zj__item_t *items;          //  SUBMIT, FETCH: the tasks or tickets
     uint32_t nitems;
     uint32_t cap;
-    uint8_t *arena;             //  SUBMIT: fn and args bytes until sent
+    uint8_t *arena;             //  SUBMIT: fn and args, kept until answered for a resend;
+                                //  FETCH, CANCEL: NUL-separated tickets once sent
     size_t arena_len;
     size_t arena_cap;
     //  synchronous calls: the caller sleeps on cv (with the global lock)
