@@ -295,8 +295,10 @@ metrics_render (metrics_t *self, const metrics_global_t *g, size_t *len)
         return NULL;
     }
     size_t n = self->count;
-    memcpy (fns, self->all, n * sizeof *fns);
-    qsort (fns, n, sizeof *fns, s_by_name);
+    if (n) {
+        memcpy (fns, self->all, n * sizeof *fns);
+        qsort (fns, n, sizeof *fns, s_by_name);
+    }
 
     for (int e = 0; e < METRICS_EVENTS; e++) {
         fprintf (out, "# HELP %s %s\n# TYPE %s counter\n", s_events[e].name, s_events[e].help,
