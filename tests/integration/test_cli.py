@@ -126,9 +126,15 @@ class RunTest(ClusterTest):
 
     def test_task_for_unregistered_function_waits_and_shows_in_stats(self):
         ticket = self.zjob("submit", "later_fn", "x").stdout.strip()
-        r = self.zjob("stats")
-        self.assertExit(r, EXIT_OK)
-        stats = json.loads(r.stdout)
+        # setUp does not wait for its worker to register: under load the
+        # first STATS can come before its READY.
+
+        def registered():
+            r = self.zjob("stats")
+            self.assertExit(r, EXIT_OK)
+            s = json.loads(r.stdout)
+            return s if s["workers"] else None
+        stats = wait_for(registered, 10, "the worker's registration")
         queues = {q["function"]: q for q in stats["queues"]}
         self.assertEqual(queues["later_fn"]["depth"], 1)
         self.assertEqual(stats["tasks"]["queued"], 1)
