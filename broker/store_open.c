@@ -379,6 +379,7 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
     rc = s_exec (self, config->full_sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (rc == SQLITE_OK)
         rc = s_exec (self, "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+                           "PRAGMA journal_size_limit = 67108864;"
                            "PRAGMA foreign_keys = OFF");
     if (rc == SQLITE_OK && config->max_pages) {
         char sql[64];
@@ -389,12 +390,13 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
         store_fail (self, rc, "setting up");
         return false;
     }
-    return s_check_schema (self, fresh) && s_prepare (self);
+    return s_check_schema (self, fresh) && s_prepare (self) && store_ckpt_start (self);
 }
 
 void
 store_close (store_sqlite_t *self)
 {
+    store_ckpt_stop (self);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize (self->st[i]);
     for (int k = 0; k < MR_COUNT; k++)

@@ -73,6 +73,8 @@ typedef struct {
     size_t cap;
 } store_vec_t;
 
+typedef struct store_ckpt store_ckpt_t;
+
 //  The slot of an earlier generation.
 typedef struct {
     uint64_t gen;               //  generation
@@ -122,6 +124,7 @@ typedef struct {
     store_vec_t sub_dels;       //  store_sub_t
     store_slot_t *slots;        //  earlier generations' slots, sorted by gen
     size_t nslots;
+    store_ckpt_t *ckpt;         //  the checkpoint thread, or NULL
 } store_sqlite_t;
 
 //  Rows per statement of size index i (64, 8, 1).
@@ -138,6 +141,12 @@ void store_close (store_sqlite_t *self);
 zj_err_t store_fail (store_sqlite_t *self, int rc, const char *what);
 //  Wall clock, unix seconds.
 double store_wall (void);
+
+//  store_ckpt.c: checkpoints in a thread of their own, woken by the
+//  loop's connection after commits. False with self->why set.
+bool store_ckpt_start (store_sqlite_t *self);
+//  Stop and join the thread (before the loop's connection closes).
+void store_ckpt_stop (store_sqlite_t *self);
 
 //  store_recover.c: the recover operation; it also learns the slots of
 //  earlier generations.
