@@ -505,6 +505,25 @@ s_expired_cb (void *arg, task_t *task)
     sched_fn_unref (self->sched, task->fn);
 }
 
+//  Dispatch records past this many make the store take a snapshot of
+//  what is out on workers, so that a restart reads few of them.
+#define SNAPSHOT_BACKLOG 100000
+
+static void
+s_snapshot (broker_t *self)
+{
+    size_t n = sched_running (self->sched);
+    if (!broker_scratch (self, n ? n : 1))
+        return;
+    task_t **all = self->scratch_tasks;
+    size_t k = 0, cursor = 0;
+    worker_t *w;
+    while ((w = peers_worker_next (self->peers, &cursor)))
+        for (task_t *t = w->sw.head; t && k < n; t = t->next)
+            all[k++] = t;
+    store_put_running (self->store, all, k);
+}
+
 static void
 s_forgot_cb (void *arg, const dedup_entry_t *entry)
 {
@@ -518,6 +537,8 @@ broker_expire (broker_t *self, double now)
     bool more = false, more_subs = false;
     size_t batch = self->cfg.expire_batch ? self->cfg.expire_batch : EXPIRE_BATCH;
     broker_turn (self);
+    if (store_backlog (self->store) >= SNAPSHOT_BACKLOG)
+        s_snapshot (self);
     size_t done = tasks_expire (self->tasks, now, self->cfg.retention, batch, s_expired_cb,
                                 self, &more);
     if (done < batch)

@@ -75,6 +75,11 @@ typedef struct {
     zj_err_t (*put_submit) (store_t *self, zj_str_t client, uint64_t req, uint64_t gen,
                             uint64_t seq, uint32_t count);
     zj_err_t (*delete_submit) (store_t *self, zj_str_t client, uint64_t req);
+    //  Every task out on a worker right now, so that older dispatch
+    //  records can go; called when backlog says they have piled up.
+    zj_err_t (*put_running) (store_t *self, task_t *const *tasks, size_t count);
+    //  Dispatches recorded since the last put_running.
+    size_t (*backlog) (store_t *self);
     zj_err_t (*recover) (store_t *self, const store_recover_t *cb);
     //  True while commits fail (changes are waiting to be written again).
     bool (*degraded) (store_t *self);
@@ -115,8 +120,9 @@ store_destroy (store_t **self_p)
     }
 }
 
-//  start_generation, put_submit, delete_submit, degraded and why may be
-//  NULL in a backend (a test double): nothing to do, never degraded.
+//  start_generation, put_submit, delete_submit, put_running, backlog,
+//  degraded and why may be NULL in a backend (a test double): nothing to
+//  do, never degraded.
 static inline zj_err_t store_start_generation (store_t *s, uint64_t gen) { return s->ops->start_generation ? s->ops->start_generation (s, gen) : ZJ_OK; }
 static inline zj_err_t store_begin_turn (store_t *s) { return s->ops->begin_turn (s); }
 static inline zj_err_t store_commit_turn (store_t *s) { return s->ops->commit_turn (s); }
@@ -127,5 +133,7 @@ static inline zj_err_t store_delete_task (store_t *s, const task_t *t) { return 
 static inline zj_err_t store_put_submit (store_t *s, zj_str_t client, uint64_t req, uint64_t gen, uint64_t seq, uint32_t count) { return s->ops->put_submit ? s->ops->put_submit (s, client, req, gen, seq, count) : ZJ_OK; }
 static inline zj_err_t store_delete_submit (store_t *s, zj_str_t client, uint64_t req) { return s->ops->delete_submit ? s->ops->delete_submit (s, client, req) : ZJ_OK; }
 static inline zj_err_t store_recover (store_t *s, const store_recover_t *cb) { return s->ops->recover (s, cb); }
+static inline zj_err_t store_put_running (store_t *s, task_t *const *t, size_t n) { return s->ops->put_running ? s->ops->put_running (s, t, n) : ZJ_OK; }
+static inline size_t store_backlog (store_t *s) { return s->ops->backlog ? s->ops->backlog (s) : 0; }
 static inline bool store_degraded (store_t *s) { return s->ops->degraded && s->ops->degraded (s); }
 static inline const char *store_why (store_t *s) { return s->ops->why ? s->ops->why (s) : ""; }

@@ -34,10 +34,12 @@ static const char s_schema[] =
     "  max_retries INTEGER NOT NULL,"
     "  chunk INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL,"
+    "  requeued INTEGER NOT NULL,"
     "  submitted REAL NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS running ("
+    "CREATE TABLE IF NOT EXISTS dispatches ("
     "  id INTEGER PRIMARY KEY,"
-    "  dispatched REAL NOT NULL);"
+    "  at REAL NOT NULL,"
+    "  tasks TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS outcomes ("
     "  id INTEGER PRIMARY KEY,"
     "  state INTEGER NOT NULL,"
@@ -53,23 +55,26 @@ static const char s_schema[] =
     "  submitted REAL NOT NULL,"
     "  PRIMARY KEY (client, req)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS task_states AS"
+    "  WITH sent AS (SELECT j.value AS id, max (d.id) AS row, max (d.at) AS at"
+    "                FROM dispatches d, json_each (d.tasks) j GROUP BY j.value)"
     "  SELECT t.ticket, t.fn,"
     "    CASE WHEN o.state = 3 THEN 'done' WHEN o.state = 4 THEN 'failed'"
-    "         WHEN o.state = 5 THEN 'cancelled' WHEN r.id IS NOT NULL THEN 'running'"
+    "         WHEN o.state = 5 THEN 'cancelled' WHEN s.row > t.requeued THEN 'running'"
     "         ELSE 'queued' END AS state,"
     "    t.priority, t.attempts,"
     "    datetime (t.submitted, 'unixepoch') AS submitted,"
-    "    datetime (r.dispatched, 'unixepoch') AS dispatched,"
+    "    datetime (s.at, 'unixepoch') AS dispatched,"
     "    datetime (o.finished, 'unixepoch') AS finished,"
     "    o.error_type, o.error_message, t.id"
-    "  FROM tasks t LEFT JOIN running r ON r.id = t.id LEFT JOIN outcomes o ON o.id = t.id;";
+    "  FROM tasks t LEFT JOIN outcomes o ON o.id = t.id LEFT JOIN sent s ON s.id = t.id;";
 
 static const char *s_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_REQUEUE_ATTEMPTS] = "UPDATE tasks SET attempts = ?2 WHERE id = ?1",
-    [ST_REQUEUE_RUNNING] = "DELETE FROM running WHERE id = ?1",
+    [ST_REQUEUE] = "UPDATE tasks SET attempts = ?2, requeued = ?3 WHERE id = ?1",
+    [ST_DISPATCH] = "INSERT OR REPLACE INTO dispatches (id, at, tasks) VALUES (?, ?, ?)",
+    [ST_TRIM] = "DELETE FROM dispatches WHERE id < ?",
     [ST_SUB_PUT] = "INSERT OR REPLACE INTO submits (client, req, first_id, count, submitted)"
                    " VALUES (?, ?, ?, ?, ?)",
     [ST_SUB_DEL] = "DELETE FROM submits WHERE client = ? AND req = ?",
@@ -84,12 +89,10 @@ static const struct {
     const char *tail;
 } s_mr[MR_COUNT] = {
     [MR_INSERT] = {"INSERT INTO tasks (id, ticket, fn, args, priority, timeout, max_retries,"
-                   " chunk, attempts, submitted) VALUES ", "(?,?,?,?,?,?,?,?,?,?)", ""},
-    [MR_RUNNING] = {"INSERT OR REPLACE INTO running (id, dispatched) VALUES ", "(?,?)", ""},
+                   " chunk, attempts, requeued, submitted) VALUES ", "(?,?,?,?,?,?,?,?,?,0,?)", ""},
     [MR_OUTCOME] = {"INSERT OR REPLACE INTO outcomes (id, state, finished, error_type,"
                     " error_message, payload) VALUES ", "(?,?,?,?,?,?)", ""},
     [MR_DEL_TASKS] = {"DELETE FROM tasks WHERE id IN (", "?", ")"},
-    [MR_DEL_RUNNING] = {"DELETE FROM running WHERE id IN (", "?", ")"},
     [MR_DEL_OUTCOMES] = {"DELETE FROM outcomes WHERE id IN (", "?", ")"},
 };
 
@@ -390,13 +393,27 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
         store_fail (self, rc, "setting up");
         return false;
     }
-    return s_check_schema (self, fresh) && s_prepare (self) && store_ckpt_start (self);
+    if (!s_check_schema (self, fresh) || !s_prepare (self))
+        return false;
+    self->dseq = s_query_int (self, "SELECT coalesce (max (id), 0) FROM dispatches", &rc);
+    if (rc != SQLITE_OK) {
+        store_fail (self, rc, "reading dispatches");
+        return false;
+    }
+    return store_ckpt_start (self);
 }
 
 void
 store_close (store_sqlite_t *self)
 {
     store_ckpt_stop (self);
+    if (self->db && self->st[ST_GEN_MAXSEQ] && self->max_seq > self->gen_written) {
+        sqlite3_stmt *st = self->st[ST_GEN_MAXSEQ];
+        sqlite3_bind_int64 (st, 1, (int64_t) self->max_seq);
+        sqlite3_bind_int64 (st, 2, (int64_t) self->gen);
+        sqlite3_step (st);
+        sqlite3_reset (st);
+    }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize (self->st[i]);
     for (int k = 0; k < MR_COUNT; k++)

@@ -134,6 +134,119 @@ store_generation_start (store_t *base, uint64_t gen)
 //  ---------------------------------------------------------------------
 //  Recovery
 
+//  Task id -> the newest dispatch row holding it: open addressing, from
+//  the dispatches table (kept short by snapshots).
+typedef struct {
+    int64_t *keys;              //  task ids, 0 = empty
+    int64_t *rows;              //  dispatch row ids
+    size_t cap;                 //  a power of two
+    size_t n;
+} sent_t;
+
+static size_t
+s_slot (const sent_t *m, int64_t key)
+{
+    uint64_t h = (uint64_t) key * UINT64_C (0x9E3779B97F4A7C15);
+    size_t i = (size_t) (h >> 20) & (m->cap - 1);
+    while (m->keys[i] && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static bool
+s_sent_put (sent_t *m, int64_t key, int64_t row)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        sent_t g = {.cap = m->cap ? m->cap * 2 : 1024};
+        g.keys = calloc (g.cap, sizeof *g.keys);
+        g.rows = malloc (g.cap * sizeof *g.rows);
+        if (!g.keys || !g.rows) {
+            free (g.keys);
+            free (g.rows);
+            return false;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t j = s_slot (&g, m->keys[i]);
+                g.keys[j] = m->keys[i];
+                g.rows[j] = m->rows[i];
+                g.n++;
+            }
+        free (m->keys);
+        free (m->rows);
+        *m = g;
+    }
+    size_t i = s_slot (m, key);
+    if (!m->keys[i]) {
+        m->keys[i] = key;
+        m->rows[i] = row;
+        m->n++;
+    }
+    else
+    if (row > m->rows[i])
+        m->rows[i] = row;
+    return true;
+}
+
+static int64_t
+s_sent_get (const sent_t *m, int64_t key)
+{
+    if (!m->cap)
+        return 0;
+    size_t i = s_slot (m, key);
+    return m->keys[i] ? m->rows[i] : 0;
+}
+
+//  Read every dispatch row's JSON list of ids into the map.
+static zj_err_t
+s_dispatches (store_sqlite_t *self, sent_t *sent)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT id, tasks FROM dispatches", -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        int64_t row = sqlite3_column_int64 (st, 0);
+        const char *p = (const char *) sqlite3_column_text (st, 1);
+        const char *end = p ? p + sqlite3_column_bytes (st, 1) : NULL;
+        while (p && p < end) {
+            if (*p < '0' || *p > '9') {
+                p++;
+                continue;
+            }
+            int64_t id = 0;
+            while (p < end && *p >= '0' && *p <= '9')
+                id = id * 10 + (*p++ - '0');
+            if (id && !s_sent_put (sent, id, row)) {
+                sqlite3_finalize (st);
+                return ZJ_ENOMEM;
+            }
+        }
+    }
+    sqlite3_finalize (st);
+    return rc == SQLITE_DONE || rc == SQLITE_OK ? ZJ_OK : store_fail (self, rc, "reading dispatches");
+}
+
+//  The highest sequence number of a generation: what its row says, or
+//  what its tasks say when they were issued after it was last written.
+static uint64_t
+s_max_seq (store_sqlite_t *self, int64_t slot, uint64_t stored)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t max = stored;
+    if (sqlite3_prepare_v2 (self->db, "SELECT max (id) FROM tasks WHERE id BETWEEN ? AND ?", -1,
+                            &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64 (st, 1, STORE_ID (slot, 0));
+        sqlite3_bind_int64 (st, 2, STORE_ID (slot, STORE_SEQ_MAX));
+        if (sqlite3_step (st) == SQLITE_ROW && sqlite3_column_type (st, 0) != SQLITE_NULL) {
+            uint64_t seq = (uint64_t) sqlite3_column_int64 (st, 0) & STORE_SEQ_MAX;
+            if (seq > max)
+                max = seq;
+        }
+    }
+    sqlite3_finalize (st);
+    return max;
+}
+
 static zj_err_t
 s_generations (store_sqlite_t *self, const store_recover_t *cb, uint64_t *gen_of_slot)
 {
@@ -146,8 +259,10 @@ s_generations (store_sqlite_t *self, const store_recover_t *cb, uint64_t *gen_of
         uint64_t gen = (uint64_t) sqlite3_column_int64 (st, 0);
         if (gen == self->gen)
             continue;
+        uint64_t max_seq = (uint64_t) sqlite3_column_int64 (st, 2);
         if (sqlite3_column_type (st, 1) != SQLITE_NULL) {
             int64_t slot = sqlite3_column_int64 (st, 1);
+            max_seq = s_max_seq (self, slot, max_seq);
             if (slot >= 1 && slot <= STORE_SLOT_MAX) {
                 gen_of_slot[slot] = gen;
                 store_slot_t *grown = realloc (self->slots, (self->nslots + 1) * sizeof *grown);
@@ -160,7 +275,7 @@ s_generations (store_sqlite_t *self, const store_recover_t *cb, uint64_t *gen_of
             }
         }
         if (cb->generation)
-            err = cb->generation (cb->arg, gen, (uint64_t) sqlite3_column_int64 (st, 2));
+            err = cb->generation (cb->arg, gen, max_seq);
     }
     sqlite3_finalize (st);
     if (self->nslots)
@@ -206,8 +321,8 @@ s_submits (store_sqlite_t *self, const store_recover_t *cb, const uint64_t *gen_
 
 //  Every task of one generation, in id (submit) order.
 static zj_err_t
-s_tasks (store_sqlite_t *self, sqlite3_stmt *st, const store_recover_t *cb, uint64_t gen,
-         int64_t slot, double now)
+s_tasks (store_sqlite_t *self, sqlite3_stmt *st, const store_recover_t *cb, const sent_t *sent,
+         uint64_t gen, int64_t slot, double now)
 {
     static const uint8_t nil = 0xc0;
     sqlite3_bind_int64 (st, 1, STORE_ID (slot, 0));
@@ -236,7 +351,9 @@ s_tasks (store_sqlite_t *self, sqlite3_stmt *st, const store_recover_t *cb, uint
             }
         }
         else {
-            rec.state = sqlite3_column_int (st, 9) ? ZJ_STATE_RUNNING : ZJ_STATE_QUEUED;
+            int64_t id = sqlite3_column_int64 (st, 0);
+            bool running = s_sent_get (sent, id) > sqlite3_column_int64 (st, 9);
+            rec.state = running ? ZJ_STATE_RUNNING : ZJ_STATE_QUEUED;
             since = sqlite3_column_double (st, 8);
             rec.blob = sqlite3_column_blob (st, 2);
             rec.len = (size_t) sqlite3_column_bytes (st, 2);
@@ -275,13 +392,15 @@ store_recover_all (store_t *base, const store_recover_t *cb)
     zj_err_t err = s_generations (self, cb, gen_of_slot);
     if (err == ZJ_OK)
         err = s_submits (self, cb, gen_of_slot, now);
+    sent_t sent = {0};
+    if (err == ZJ_OK && cb->task)
+        err = s_dispatches (self, &sent);
     sqlite3_stmt *st = NULL;
     if (err == ZJ_OK && cb->task) {
         int rc = sqlite3_prepare_v2 (self->db,
             "SELECT t.id, t.fn, t.args, t.priority, t.timeout, t.max_retries, t.chunk,"
-            " t.attempts, t.submitted, r.id IS NOT NULL, o.state, o.finished, o.payload"
-            " FROM tasks t LEFT JOIN running r ON r.id = t.id"
-            " LEFT JOIN outcomes o ON o.id = t.id"
+            " t.attempts, t.submitted, t.requeued, o.state, o.finished, o.payload"
+            " FROM tasks t LEFT JOIN outcomes o ON o.id = t.id"
             " WHERE t.id BETWEEN ?1 AND ?2 ORDER BY t.id", -1, &st, NULL);
         if (rc != SQLITE_OK)
             err = store_fail (self, rc, "reading tasks");
@@ -297,13 +416,15 @@ store_recover_all (store_t *base, const store_recover_t *cb)
             rc = SQLITE_OK;
             uint64_t gen = (uint64_t) sqlite3_column_int64 (order, 0);
             if (gen != self->gen)
-                err = s_tasks (self, st, cb, gen, sqlite3_column_int64 (order, 1), now);
+                err = s_tasks (self, st, cb, &sent, gen, sqlite3_column_int64 (order, 1), now);
         }
         if (err == ZJ_OK && rc != SQLITE_DONE && rc != SQLITE_OK)
             err = store_fail (self, rc, "reading generations");
     }
     sqlite3_finalize (order);
     sqlite3_finalize (st);
+    free (sent.keys);
+    free (sent.rows);
     free (gen_of_slot);
     return err;
 }

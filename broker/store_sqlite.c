@@ -58,7 +58,8 @@ s_copy (store_sqlite_t *self, const void *data, size_t len)
 static void
 s_log_clear (store_sqlite_t *self)
 {
-    self->ins.n = self->states.n = self->outs.n = self->dels.n = 0;
+    self->ins.n = self->states.n = self->outs.n = self->dels.n = self->disp.n = 0;
+    self->trim_below = 0;
     self->sub_puts.n = self->sub_dels.n = 0;
     self->arena_len = 0;
     self->arena_failed = false;
@@ -73,8 +74,8 @@ s_log_clear (store_sqlite_t *self)
 static bool
 s_log_empty (const store_sqlite_t *self)
 {
-    return !self->ins.n && !self->states.n && !self->outs.n && !self->dels.n
-        && !self->sub_puts.n && !self->sub_dels.n && self->turn_max_seq == self->max_seq;
+    return !self->ins.n && !self->states.n && !self->outs.n && !self->dels.n && !self->disp.n
+        && !self->sub_puts.n && !self->sub_dels.n && !self->trim_below;
 }
 
 static int64_t
@@ -142,13 +143,62 @@ s_set_state (store_t *base, const task_t *task)
 {
     store_sqlite_t *self = (store_sqlite_t *) base;
     s_begin_turn (base);
-    store_state_t *s = s_vec_push (self, &self->states, sizeof *s);
-    if (!s)
+    if (task->state == ZJ_STATE_RUNNING) {
+        store_disp_t *d = s_vec_push (self, &self->disp, sizeof *d);
+        if (!d)
+            return ZJ_ENOMEM;
+        if (!self->disp_open) {
+            self->dseq++;
+            self->disp_open = true;
+        }
+        d->id = s_id (self, task);
+        d->row = self->dseq;
+        self->backlog++;
+        return ZJ_OK;
+    }
+    //  Taken back: no dispatch row up to this one counts for the task,
+    //  and a later dispatch goes into a newer row.
+    store_state_t *st = s_vec_push (self, &self->states, sizeof *st);
+    if (!st)
         return ZJ_ENOMEM;
-    s->id = s_id (self, task);
-    s->running = task->state == ZJ_STATE_RUNNING;
-    s->attempts = task->attempts;
+    st->id = s_id (self, task);
+    st->attempts = task->attempts;
+    st->requeued = self->dseq;
+    self->disp_open = false;
     return ZJ_OK;
+}
+
+static zj_err_t
+s_put_running (store_t *base, task_t *const *tasks, size_t count)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    s_begin_turn (base);
+    //  One row with every task out on a worker now replaces all before it.
+    self->dseq++;
+    for (size_t i = 0; i < count; i++) {
+        store_disp_t *d = s_vec_push (self, &self->disp, sizeof *d);
+        if (!d)
+            return ZJ_ENOMEM;
+        d->id = s_id (self, tasks[i]);
+        d->row = self->dseq;
+    }
+    if (!count) {
+        //  An empty row still marks where the snapshot was taken.
+        store_disp_t *d = s_vec_push (self, &self->disp, sizeof *d);
+        if (!d)
+            return ZJ_ENOMEM;
+        *d = (store_disp_t) {0, self->dseq};
+    }
+    self->trim_below = self->dseq;
+    self->disp_open = false;
+    self->backlog = 0;
+    return ZJ_OK;
+}
+
+static size_t
+s_backlog (store_t *base)
+{
+    return ((store_sqlite_t *) base)->backlog;
 }
 
 static zj_err_t
@@ -267,47 +317,79 @@ s_write_inserts (store_sqlite_t *self)
     return SQLITE_OK;
 }
 
-//  Dispatches in groups; a requeue writes at once, after what came
-//  before it (a task may be sent, taken back and sent again in a turn).
-static int
-s_write_states (store_sqlite_t *self)
+//  The decimal digits of v into p; returns their count.
+static size_t
+s_digits (char *p, uint64_t v)
 {
-    const store_state_t *states = self->states.items;
-    size_t i = 0;
-    while (i < self->states.n) {
-        if (!states[i].running) {
-            sqlite3_stmt *st = self->st[ST_REQUEUE_ATTEMPTS];
-            sqlite3_bind_int64 (st, 1, states[i].id);
-            sqlite3_bind_int (st, 2, states[i].attempts);
-            int rc = s_run (st);
-            if (rc == SQLITE_OK) {
-                st = self->st[ST_REQUEUE_RUNNING];
-                sqlite3_bind_int64 (st, 1, states[i].id);
-                rc = s_run (st);
-            }
-            if (rc != SQLITE_OK)
-                return rc;
-            i++;
-            continue;
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+//  One dispatches row per run of entries with the same row id, its task
+//  ids as a JSON array (readable with json_each in the sqlite3 shell).
+static int
+s_write_dispatches (store_sqlite_t *self)
+{
+    const store_disp_t *d = self->disp.items;
+    for (size_t i = 0; i < self->disp.n;) {
+        size_t j = i;
+        while (j < self->disp.n && d[j].row == d[i].row)
+            j++;
+        size_t need = (j - i) * 21 + 3;
+        if (need > self->json_cap) {
+            char *json = realloc (self->json, need);
+            if (!json)
+                return SQLITE_NOMEM;
+            self->json = json;
+            self->json_cap = need;
         }
-        size_t run = 0;
-        while (i + run < self->states.n && states[i + run].running)
-            run++;
-        while (run) {
-            int s = s_size_for (run);
-            sqlite3_stmt *st = self->mr[MR_RUNNING][s];
-            int p = 1;
-            for (int r = 0; r < store_sizes[s]; r++, i++) {
-                sqlite3_bind_int64 (st, p++, states[i].id);
-                sqlite3_bind_double (st, p++, self->now);
-            }
-            run -= (size_t) store_sizes[s];
-            int rc = s_run (st);
-            if (rc != SQLITE_OK)
-                return rc;
+        size_t len = 0;
+        self->json[len++] = '[';
+        for (size_t k = i; k < j; k++) {
+            if (!d[k].id)
+                continue;       //  the marker of an empty snapshot
+            if (len > 1)
+                self->json[len++] = ',';
+            len += s_digits (self->json + len, (uint64_t) d[k].id);
         }
+        self->json[len++] = ']';
+        sqlite3_stmt *st = self->st[ST_DISPATCH];
+        sqlite3_bind_int64 (st, 1, d[i].row);
+        sqlite3_bind_double (st, 2, self->now);
+        sqlite3_bind_text (st, 3, self->json, (int) len, SQLITE_STATIC);
+        int rc = s_run (st);
+        if (rc != SQLITE_OK)
+            return rc;
+        i = j;
     }
     return SQLITE_OK;
+}
+
+static int
+s_write_requeues (store_sqlite_t *self)
+{
+    const store_state_t *states = self->states.items;
+    for (size_t i = 0; i < self->states.n; i++) {
+        sqlite3_stmt *st = self->st[ST_REQUEUE];
+        sqlite3_bind_int64 (st, 1, states[i].id);
+        sqlite3_bind_int (st, 2, states[i].attempts);
+        sqlite3_bind_int64 (st, 3, states[i].requeued);
+        int rc = s_run (st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if (!self->trim_below)
+        return SQLITE_OK;
+    sqlite3_stmt *st = self->st[ST_TRIM];
+    sqlite3_bind_int64 (st, 1, self->trim_below);
+    return s_run (st);
 }
 
 //  The type and message strings of a failed payload [type, message, tb],
@@ -413,10 +495,13 @@ s_write_submits (store_sqlite_t *self)
     return SQLITE_OK;
 }
 
+//  The generation's highest sequence number tells a deleted ticket from
+//  one never issued. Rows in tasks already tell it for the others, so it
+//  is written only with deletes (and at close).
 static int
 s_write_generation (store_sqlite_t *self)
 {
-    if (self->turn_max_seq == self->max_seq)
+    if (!self->dels.n || self->turn_max_seq <= self->gen_written)
         return SQLITE_OK;
     sqlite3_stmt *st = self->st[ST_GEN_MAXSEQ];
     sqlite3_bind_int64 (st, 1, (int64_t) self->turn_max_seq);
@@ -456,6 +541,12 @@ s_skip_deleted (store_sqlite_t *self)
         if (!s_dropped (dels, nd, outs[i].id))
             outs[k++] = outs[i];
     self->outs.n = k;
+    k = 0;
+    store_disp_t *disp = self->disp.items;
+    for (size_t i = 0; i < self->disp.n; i++)
+        if (!s_dropped (dels, nd, disp[i].id))
+            disp[k++] = disp[i];
+    self->disp.n = k;
 }
 
 //  One transaction with everything logged. Returns an SQLite code and
@@ -469,7 +560,8 @@ s_write (store_sqlite_t *self, const char **what)
     } steps[] = {
         {s_write_deletes, "deleting expired tasks"},
         {s_write_inserts, "writing new tasks"},
-        {s_write_states, "writing task states"},
+        {s_write_dispatches, "writing dispatches"},
+        {s_write_requeues, "writing requeues"},
         {s_write_outcomes, "writing outcomes"},
         {s_write_submits, "writing submits"},
         {s_write_generation, "writing the generation"},
@@ -530,6 +622,12 @@ s_drop_new (store_sqlite_t *self)
             states[k++] = states[i];
     self->states.n = k;
     k = 0;
+    store_disp_t *disp = self->disp.items;
+    for (size_t i = 0; i < self->disp.n; i++)
+        if (!s_dropped (dropped, nd, disp[i].id))
+            disp[k++] = disp[i];
+    self->disp.n = k;
+    k = 0;
     store_out_t *outs = self->outs.items;
     for (size_t i = 0; i < self->outs.n; i++)
         if (!s_dropped (dropped, nd, outs[i].id)) {
@@ -564,7 +662,11 @@ s_commit_turn (store_t *base)
     }
     const char *what = "logging";
     int rc = self->arena_failed ? SQLITE_NOMEM : s_write (self, &what);
+    //  Later dispatches go into a row of their own.
+    self->disp_open = false;
     if (rc == SQLITE_OK) {
+        if (self->dels.n && self->turn_max_seq > self->gen_written)
+            self->gen_written = self->turn_max_seq;
         self->max_seq = self->turn_max_seq;
         self->degraded = false;
         s_log_clear (self);
@@ -615,6 +717,8 @@ s_destroy (store_t *base)
     free (self->arena);
     free (self->ins.items);
     free (self->states.items);
+    free (self->disp.items);
+    free (self->json);
     free (self->outs.items);
     free (self->dels.items);
     free (self->sub_puts.items);
@@ -632,6 +736,8 @@ static const store_ops_t s_ops = {
     .put_outcome = s_put_outcome,
     .delete_task = s_delete_task,
     .put_submit = s_put_submit,
+    .put_running = s_put_running,
+    .backlog = s_backlog,
     .delete_submit = s_delete_submit,
     .recover = store_recover_all,
     .degraded = s_degraded,

@@ -44,11 +44,18 @@ typedef struct {
     bool chunk;
 } store_ins_t;
 
+//  A task taken back from a worker (requeue).
 typedef struct {
     int64_t id;                 //  row id
-    bool running;               //  dispatched (else: back in its queue)
-    uint16_t attempts;          //  for a requeue
+    uint16_t attempts;          //  attempts so far
+    int64_t requeued;           //  the last dispatch row written before it
 } store_state_t;
+
+//  A task sent to a worker: recorded as one id in a dispatch row.
+typedef struct {
+    int64_t id;                 //  task row id
+    int64_t row;                //  dispatches row id it goes into
+} store_disp_t;
 
 typedef struct {
     int64_t id;                 //  row id
@@ -84,13 +91,13 @@ typedef struct {
 //  The statements, prepared once.
 typedef enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_REQUEUE_ATTEMPTS, ST_REQUEUE_RUNNING,
+    ST_REQUEUE, ST_DISPATCH, ST_TRIM,
     ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ,
     ST_COUNT
 } store_st_t;
 
 typedef enum {
-    MR_INSERT, MR_RUNNING, MR_OUTCOME, MR_DEL_TASKS, MR_DEL_RUNNING, MR_DEL_OUTCOMES,
+    MR_INSERT, MR_OUTCOME, MR_DEL_TASKS, MR_DEL_OUTCOMES,
     MR_COUNT
 } store_mr_t;
 
@@ -104,6 +111,7 @@ typedef struct {
     uint64_t gen;               //  the current generation
     int64_t slot;               //  its slot
     uint64_t max_seq;           //  highest sequence number committed
+    uint64_t gen_written;       //  ... as the generations row says
     uint64_t turn_max_seq;      //  ... including this turn's inserts
     double now;                 //  wall clock of the turn (unix seconds)
     bool turn_open;             //  begin_turn called
@@ -117,7 +125,8 @@ typedef struct {
     size_t arena_cap;
     bool arena_failed;          //  an arena allocation failed this turn
     store_vec_t ins;            //  store_ins_t: new tasks
-    store_vec_t states;         //  store_state_t: dispatches and requeues, in order
+    store_vec_t states;         //  store_state_t: requeues
+    store_vec_t disp;           //  store_disp_t: dispatches, in row order
     store_vec_t outs;           //  store_out_t: outcomes
     store_vec_t dels;           //  int64_t: ids whose retention ended
     store_vec_t sub_puts;       //  store_sub_t
@@ -125,6 +134,16 @@ typedef struct {
     store_slot_t *slots;        //  earlier generations' slots, sorted by gen
     size_t nslots;
     store_ckpt_t *ckpt;         //  the checkpoint thread, or NULL
+    //  Dispatches are kept as rows of many task ids (one per turn), not a
+    //  row per task: a task is running when a dispatch row newer than its
+    //  `requeued` mark holds it. A snapshot of every running task lets
+    //  older rows go.
+    int64_t dseq;               //  the last dispatch row id handed out
+    bool disp_open;             //  dispatches may join row dseq
+    int64_t trim_below;         //  delete dispatch rows below this id
+    size_t backlog;             //  dispatch ids written since the last snapshot
+    char *json;                 //  scratch for a row's id list
+    size_t json_cap;
 } store_sqlite_t;
 
 //  Rows per statement of size index i (64, 8, 1).

@@ -411,6 +411,99 @@ test_full (void)
     store_destroy (&store);
 }
 
+static size_t
+s_count (const char *dir, const char *sql)
+{
+    char path[128];
+    snprintf (path, sizeof path, "%s/zjob.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ASSERT_EQ (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
+    ASSERT_EQ (sqlite3_step (st), SQLITE_ROW);
+    size_t n = (size_t) sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+    return n;
+}
+
+static void
+test_dispatch_rows (void)
+{
+    //  Dispatches are rows of many ids; a requeue marks which rows no
+    //  longer count for a task; a snapshot of what runs replaces them.
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 40);
+    store_begin_turn (r.store);
+    task_t *a = s_add (&r, 0), *b = s_add (&r, 0), *c = s_add (&r, 0);
+    s_add (&r, 0);                      //  d: never sent
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    store_begin_turn (r.store);
+    task_t *sent[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        sent[i]->state = ZJ_STATE_RUNNING;
+        store_set_state (r.store, sent[i]);
+    }
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    //  b is taken back and sent again in one turn; c only taken back.
+    store_begin_turn (r.store);
+    b->state = ZJ_STATE_QUEUED;
+    b->attempts = 1;
+    store_set_state (r.store, b);
+    b->state = ZJ_STATE_RUNNING;
+    store_set_state (r.store, b);
+    c->state = ZJ_STATE_QUEUED;
+    c->attempts = 1;
+    store_set_state (r.store, c);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (r.store->ops->backlog (r.store), 4);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM dispatches"), 2);
+    s_unrig (&r);
+
+    store_t *store = s_open (dir, 0, NULL);
+    ASSERT_ERR (store_start_generation (store, 41), ZJ_OK);
+    seen_t seen;
+    s_recover (store, &seen);
+    //  No task was deleted: the generation's highest number comes from
+    //  its tasks.
+    ASSERT_EQ (seen.gen_max[0], 4);
+    ASSERT_EQ (seen.n, 4);
+    ASSERT_EQ (seen.rec[0].state, ZJ_STATE_RUNNING);
+    ASSERT_EQ (seen.rec[1].state, ZJ_STATE_RUNNING);
+    ASSERT_EQ (seen.rec[1].attempts, 1);
+    ASSERT_EQ (seen.rec[2].state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (seen.rec[2].attempts, 1);
+    ASSERT_EQ (seen.rec[3].state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE state = 'running'"), 2);
+    store_destroy (&store);
+
+    //  b finishes; a snapshot says only a runs: older rows go.
+    s_rig (&r, s_open (dir, 0, NULL), 42);
+    tasks_restore (r.tasks, 40, 1, r.fn, ZJ_STATE_QUEUED, ARGS, sizeof ARGS, 0.0);
+    task_t *rb = tasks_restore (r.tasks, 40, 2, r.fn, ZJ_STATE_QUEUED, ARGS, sizeof ARGS, 0.0);
+    task_t *ra = tasks_find (r.tasks, 40, 1);
+    seen_t ignore;
+    s_recover (r.store, &ignore);       //  learns the slot of generation 40
+    store_begin_turn (r.store);
+    tasks_finish (r.tasks, rb, ZJ_STATE_DONE, RESULT, sizeof RESULT, 1.0);
+    ra->state = ZJ_STATE_RUNNING;
+    ASSERT_ERR (store_put_running (r.store, &ra, 1), ZJ_OK);
+    ASSERT_EQ (store_backlog (r.store), 0);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM dispatches"), 1);
+    s_unrig (&r);
+    store = s_open (dir, 0, NULL);
+    ASSERT_ERR (store_start_generation (store, 43), ZJ_OK);
+    s_recover (store, &seen);
+    ASSERT_EQ (seen.n, 4);
+    ASSERT_EQ (seen.rec[0].state, ZJ_STATE_RUNNING);
+    ASSERT_EQ (seen.rec[1].state, ZJ_STATE_DONE);
+    ASSERT_EQ (seen.rec[2].state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (seen.rec[3].state, ZJ_STATE_QUEUED);
+    store_destroy (&store);
+}
+
 //  Write `len` bytes of `fill` at `offset` of a file, or cut it there.
 static void
 s_damage (const char *path, long offset, int fill, size_t len, bool truncate_it)
@@ -544,6 +637,7 @@ main (void)
     ZT_RUN (test_round_trip);
     ZT_RUN (test_error_columns);
     ZT_RUN (test_many_rows);
+    ZT_RUN (test_dispatch_rows);
     ZT_RUN (test_full);
     ZT_RUN (test_bad_state);
     ZT_RUN (test_one_broker_per_dir);
