@@ -400,12 +400,13 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
         store_fail (self, rc, "reading dispatches");
         return false;
     }
-    return store_ckpt_start (self);
+    return store_ckpt_start (self) && store_writer_start (self);
 }
 
 void
 store_close (store_sqlite_t *self)
 {
+    store_writer_stop (self);
     store_ckpt_stop (self);
     if (self->db && self->st[ST_GEN_MAXSEQ] && self->max_seq > self->gen_written) {
         sqlite3_stmt *st = self->st[ST_GEN_MAXSEQ];

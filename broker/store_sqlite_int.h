@@ -81,6 +81,7 @@ typedef struct {
 } store_vec_t;
 
 typedef struct store_ckpt store_ckpt_t;
+typedef struct store_writer store_writer_t;
 
 //  The slot of an earlier generation.
 typedef struct {
@@ -101,9 +102,37 @@ typedef enum {
     MR_COUNT
 } store_mr_t;
 
+//  A piece of a turn's log: the changes, with their bytes (function
+//  names, args, payloads, client ids) copied into the chunk's arena,
+//  since a task may be freed or moved before the commit. Filled by the
+//  loop; handed to the writer thread when full, so that SQLite works on
+//  it while the loop goes on with the turn; never touched by the loop
+//  again until the writer has said how the commit went.
+typedef struct store_chunk store_chunk_t;
+struct store_chunk {
+    store_chunk_t *next;        //  in a turn, the pending list or the free list
+    store_chunk_t *qnext;       //  in the writer's queue
+    store_vec_t ins;            //  store_ins_t: new tasks
+    store_vec_t states;         //  store_state_t: requeues
+    store_vec_t disp;           //  store_disp_t: dispatches, in row order
+    store_vec_t outs;           //  store_out_t: outcomes
+    store_vec_t dels;           //  int64_t: ids whose retention ended
+    store_vec_t sub_puts;       //  store_sub_t
+    store_vec_t sub_dels;       //  store_sub_t
+    uint8_t *arena;             //  the bytes the items point into
+    size_t arena_len;
+    size_t arena_cap;
+    size_t items;               //  logged items, to decide when it is full
+    bool failed;                //  an allocation failed while logging it
+    double now;                 //  wall clock for its rows (unix seconds)
+    int64_t trim_below;         //  delete dispatch rows below this id (0: none)
+    bool commit;                //  the last chunk of a transaction
+    uint64_t gen_seq;           //  commit: write generations.max_seq (0: no)
+};
+
 typedef struct {
     store_t base;               //  ops; must be first
-    sqlite3 *db;                //  the connection
+    sqlite3 *db;                //  the connection (the writer's, once started)
     char *path;                 //  DIR/zjob.db
     char *dir;                  //  the state directory
     int lock_fd;                //  DIR/zjob.lock, flock'ed while open
@@ -113,24 +142,21 @@ typedef struct {
     uint64_t max_seq;           //  highest sequence number committed
     uint64_t gen_written;       //  ... as the generations row says
     uint64_t turn_max_seq;      //  ... including this turn's inserts
+    bool turn_dels;             //  this turn deletes tasks
     double now;                 //  wall clock of the turn (unix seconds)
     bool turn_open;             //  begin_turn called
     bool degraded;              //  the last commit failed with changes kept
     char why[700];              //  the last failure in words
     sqlite3_stmt *st[ST_COUNT];                 //  one-row statements
     sqlite3_stmt *mr[MR_COUNT][STORE_SIZES];    //  multi-row statements
-    //  The turn's log
-    uint8_t *arena;
-    size_t arena_len;
-    size_t arena_cap;
-    bool arena_failed;          //  an arena allocation failed this turn
-    store_vec_t ins;            //  store_ins_t: new tasks
-    store_vec_t states;         //  store_state_t: requeues
-    store_vec_t disp;           //  store_disp_t: dispatches, in row order
-    store_vec_t outs;           //  store_out_t: outcomes
-    store_vec_t dels;           //  int64_t: ids whose retention ended
-    store_vec_t sub_puts;       //  store_sub_t
-    store_vec_t sub_dels;       //  store_sub_t
+    //  The log, loop side
+    store_chunk_t *cur;         //  being filled, or NULL
+    store_chunk_t *turn_head;   //  handed to the writer this turn
+    store_chunk_t *turn_tail;
+    store_chunk_t *pending;     //  kept from failed commits, written first
+    store_chunk_t *spare;       //  free chunks, buffers kept
+    //  The writer thread (store_write.c)
+    store_writer_t *writer;
     store_slot_t *slots;        //  earlier generations' slots, sorted by gen
     size_t nslots;
     store_ckpt_t *ckpt;         //  the checkpoint thread, or NULL
@@ -140,9 +166,8 @@ typedef struct {
     //  older rows go.
     int64_t dseq;               //  the last dispatch row id handed out
     bool disp_open;             //  dispatches may join row dseq
-    int64_t trim_below;         //  delete dispatch rows below this id
     size_t backlog;             //  dispatch ids written since the last snapshot
-    char *json;                 //  scratch for a row's id list
+    char *json;                 //  the writer's scratch for a row's id list
     size_t json_cap;
 } store_sqlite_t;
 
@@ -166,6 +191,16 @@ double store_wall (void);
 bool store_ckpt_start (store_sqlite_t *self);
 //  Stop and join the thread (before the loop's connection closes).
 void store_ckpt_stop (store_sqlite_t *self);
+
+//  store_write.c: the writer thread runs the SQL of the chunks it is
+//  handed; the chunk marked commit ends the transaction.
+bool store_writer_start (store_sqlite_t *self);
+void store_writer_stop (store_sqlite_t *self);
+//  Hand chunks over (a list linked by ->qnext, in order). Loop thread.
+void store_writer_put (store_sqlite_t *self, store_chunk_t *first, store_chunk_t *last);
+//  Wait until the writer has finished a chunk marked commit; returns its
+//  SQLite result and, on failure, the step (*what). Loop thread.
+int store_writer_wait (store_sqlite_t *self, const char **what);
 
 //  store_recover.c: the recover operation; it also learns the slots of
 //  earlier generations.
