@@ -162,7 +162,24 @@ framing_parse (const uint8_t *body, size_t len, framing_msg_t *msg, const char *
             if (!s_name_ok (name))
                 FAIL ("hello: function names are 1 to 128 printable ASCII characters");
         }
-        if (!s_rest (&r, count, 3))
+        //  An optional map of features; unknown keys are for later versions.
+        if (count >= 4) {
+            if (!mpread_item (&r, &it) || it.kind != MPREAD_MAP)
+                FAIL ("hello: the fourth element must be a map of features");
+            for (uint32_t i = 0, pairs = it.n; i < pairs; i++) {
+                zj_str_t key;
+                mpread_item_t value;
+                if (!s_str (&r, &key))
+                    FAIL ("hello: feature names must be strings");
+                const uint8_t *at = r.p;
+                if (!mpread_skip (&r, ZJ_MAX_DEPTH))
+                    FAIL ("hello: a feature value is malformed");
+                mpread_t v = {at, r.p};
+                if (s_is (key, "chunk") && mpread_item (&v, &value) && value.kind == MPREAD_BOOL)
+                    msg->chunks = value.b;
+            }
+        }
+        if (!s_rest (&r, count, count >= 4 ? 4 : 3))
             FAIL ("hello: malformed trailing elements");
         return true;
     }
@@ -206,14 +223,40 @@ framing_next_name (framing_msg_t *msg, zj_str_t *name)
 }
 
 void
-framing_encode_task (zj_enc_t *enc, uint64_t id, zj_str_t fn, zj_raw_t args)
+framing_encode_task (zj_enc_t *enc, uint64_t id, zj_str_t fn, zj_raw_t args, bool chunk)
 {
     zj_enc_reset (enc);
     zj_enc_array (enc, 4);
-    zj_enc_cstr (enc, "task");
+    zj_enc_cstr (enc, chunk ? "chunk" : "task");
     zj_enc_uint (enc, id);
     zj_enc_str (enc, fn.ptr, fn.len);
     zj_enc_raw (enc, args.ptr, args.len);
+}
+
+bool
+framing_check_chunk (zj_raw_t value, uint32_t count, const char **why)
+{
+    mpread_t r = {value.ptr, value.ptr + value.len};
+    mpread_item_t it;
+    if (!mpread_item (&r, &it) || it.kind != MPREAD_ARRAY || it.n != count)
+        FAIL ("a chunk result must be an array with one entry per call");
+    for (uint32_t i = 0; i < count; i++) {
+        if (!mpread_item (&r, &it) || it.kind != MPREAD_ARRAY || it.n != 2
+        || !mpread_item (&r, &it) || it.kind != MPREAD_BOOL)
+            FAIL ("a chunk result entry must be [ok, payload] with ok a boolean");
+        if (it.b) {
+            if (!mpread_skip (&r, ZJ_MAX_DEPTH))
+                FAIL ("a chunk result value is malformed");
+            continue;
+        }
+        zj_str_t text;
+        if (!mpread_item (&r, &it) || it.kind != MPREAD_ARRAY || it.n != 3
+        || !s_str (&r, &text) || !s_str (&r, &text) || !s_str (&r, &text))
+            FAIL ("a failed chunk entry must carry [type, message, traceback]");
+    }
+    if (r.p != r.end)
+        FAIL ("a chunk result has bytes after its last entry");
+    return true;
 }
 
 void

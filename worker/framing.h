@@ -51,7 +51,7 @@ size_t framing_reader_pending (const framing_reader_t *self);
 
 //  What a task process sent.
 typedef enum {
-    FRAMING_HELLO = 1,          //  ["hello", version, [name, ...]]
+    FRAMING_HELLO = 1,          //  ["hello", version, [name, ...], {feature: bool}?]
     FRAMING_OK,                 //  ["ok", id, value]
     FRAMING_ERROR,              //  ["error", id, type, message, traceback]
 } framing_kind_t;
@@ -61,6 +61,7 @@ typedef struct {
     uint64_t version;           //  HELLO: pipe protocol version
     uint32_t name_count;        //  HELLO: function names that follow
     mpread_t names;             //  HELLO: cursor at the first name (framing_next_name)
+    bool chunks;                //  HELLO: takes whole chunks (feature "chunk")
     uint64_t id;                //  OK, ERROR: the task's id
     zj_raw_t value;             //  OK: one msgpack object (depth-checked)
     zj_str_t err_type;          //  ERROR: non-empty
@@ -78,7 +79,12 @@ bool framing_parse (const uint8_t *body, size_t len, framing_msg_t *msg, const c
 bool framing_next_name (framing_msg_t *msg, zj_str_t *name);
 
 //  Encode the body of ["task", id, fn, args] into `enc` (reset first);
-//  `args` is one msgpack array, copied as it is.
-void framing_encode_task (zj_enc_t *enc, uint64_t id, zj_str_t fn, zj_raw_t args);
+//  `args` is one msgpack array, copied as it is. With `chunk`, the kind is
+//  "chunk" and args is the chunk's array of argument arrays.
+void framing_encode_task (zj_enc_t *enc, uint64_t id, zj_str_t fn, zj_raw_t args, bool chunk);
+//  Check that `value` is the result of a chunk of `count` calls: an array
+//  of `count` pairs [true, value] or [false, [type, message, traceback]]
+//  (docs/protocol.md 5.14). False with `why` (static text) otherwise.
+bool framing_check_chunk (zj_raw_t value, uint32_t count, const char **why);
 //  Write the 4-byte big-endian prefix for a body of `len` bytes.
 void framing_put_header (uint8_t header[FRAMING_HEADER], size_t len);

@@ -189,7 +189,7 @@ s_call (task_t *task, zj_raw_t args, outcome_t *out)
         return true;
     }
     if (self->serve && serve_has (self->serve, task->fn.ptr, task->fn.len)) {
-        task->call = serve_call (self->serve, task->fn, args, s_on_serve_done, task);
+        task->call = serve_call (self->serve, task->fn, args, 0, s_on_serve_done, task);
         if (task->call)
             return false;
         outcome_set_error (out, "OutOfMemory", "worker is out of memory");
@@ -280,6 +280,15 @@ s_on_serve_done (const outcome_t *out, void *arg)
     s_resume (task, out);
 }
 
+//  The whole chunk went to a task process as one frame.
+static void
+s_on_serve_chunk_done (const outcome_t *out, void *arg)
+{
+    task_t *task = arg;
+    task->call = NULL;
+    s_finish (task, out);
+}
+
 static void
 s_on_deadline (uv_timer_t *timer)
 {
@@ -316,6 +325,18 @@ s_start (task_t *task)
                       args_type_name (task->args));
             outcome_set_error (&out, "BadArguments", task->msg);
             s_finish (task, &out);
+            return;
+        }
+        //  A task process that takes whole chunks gets one frame, not one
+        //  round trip per element.
+        if (self->serve && task->iter.count > 0 && serve_chunks (self->serve)
+        && serve_has (self->serve, task->fn.ptr, task->fn.len) && !task->command) {
+            task->call = serve_call (self->serve, task->fn, task->args, task->iter.count,
+                                     s_on_serve_chunk_done, task);
+            if (!task->call) {
+                outcome_set_error (&out, "OutOfMemory", "worker is out of memory");
+                s_finish (task, &out);
+            }
             return;
         }
         task->chunk_enc = zj_enc_new ();

@@ -34,6 +34,7 @@ struct serve_call {
     uint64_t id;                //  task id on the pipe, once started
     zj_str_t fn;                //  borrowed from the caller
     zj_raw_t args;              //  borrowed from the caller
+    uint32_t chunk;             //  calls in a whole-chunk call, 0 for one call
     serve_done_fn *done;        //  outcome sink
     void *arg;                  //  for done
 };
@@ -56,6 +57,7 @@ struct s_proc {
     int open;                   //  handles not yet closed
     int pid;                    //  group leader
     s_pstate_t state;           //  handshake done?
+    bool chunks;                //  its hello offered the "chunk" feature
     bool exited;                //  exit callback ran
     bool out_eof;               //  stdout closed
     bool err_eof;               //  stderr closed
@@ -89,6 +91,7 @@ struct serve {
     serve_call_t *head;         //  queued calls, FIFO
     serve_call_t *tail;         //  last queued
     char **names;               //  functions of the last hello; owned
+    bool chunks;                //  the last hello offered whole chunks
     size_t name_count;          //  entries in names
     uint64_t next_id;           //  last task id used
     int open;                   //  restart timers not yet closed (after destroy)
@@ -362,7 +365,17 @@ s_start_call (s_slot_t *slot, serve_call_t *call)
     call->slot = slot;
     call->id = ++self->next_id;
     slot->call = call;
-    framing_encode_task (slot->proc->enc, call->id, call->fn, call->args);
+    if (call->chunk && !slot->proc->chunks) {
+        //  Only when a process restarted with other code since the caller
+        //  asked serve_chunks.
+        slot->call = NULL;
+        outcome_t out;
+        outcome_set_error (&out, "ProtocolError",
+                           "this task process does not take whole chunks; try again");
+        s_complete (call, &out);
+        return;
+    }
+    framing_encode_task (slot->proc->enc, call->id, call->fn, call->args, call->chunk > 0);
     if (zj_enc_failed (slot->proc->enc)) {
         slot->call = NULL;
         outcome_t out;
@@ -442,9 +455,10 @@ s_on_frame (s_proc_t *proc, const uint8_t *body, size_t len)
     serve_t *self = slot->owner;
     framing_msg_t msg;
     const char *why = NULL;
-    char text[160];
+    char text[200];
     if (!framing_parse (body, len, &msg, &why)) {
-        s_reject (proc, "ProtocolError", why);
+        snprintf (text, sizeof text, "sent a malformed frame (%s)", why);
+        s_reject (proc, "ProtocolError", text);
         return;
     }
     if (proc->state == S_STARTING) {
@@ -460,6 +474,8 @@ s_on_frame (s_proc_t *proc, const uint8_t *body, size_t len)
         }
         uv_timer_stop (&proc->timer);
         proc->state = S_READY;
+        proc->chunks = msg.chunks;
+        self->chunks = msg.chunks;
         log_info ("task process ready", "slot=%u pid=%d functions=%u", (unsigned) proc->index,
                   proc->pid, (unsigned) msg.name_count);
         if (s_learn_names (self, &msg) && self->changed)
@@ -475,6 +491,12 @@ s_on_frame (s_proc_t *proc, const uint8_t *body, size_t len)
     if (!call || msg.id != call->id) {
         snprintf (text, sizeof text, "answered task id %llu, which it was not running",
                   (unsigned long long) msg.id);
+        s_reject (proc, "ProtocolError", text);
+        return;
+    }
+    if (msg.kind == FRAMING_OK && call->chunk
+    && !framing_check_chunk (msg.value, call->chunk, &why)) {
+        snprintf (text, sizeof text, "sent a bad chunk result (%s)", why);
         s_reject (proc, "ProtocolError", text);
         return;
     }
@@ -797,8 +819,15 @@ serve_has (const serve_t *self, const char *fn, size_t len)
     return false;
 }
 
+bool
+serve_chunks (const serve_t *self)
+{
+    return self->chunks;
+}
+
 serve_call_t *
-serve_call (serve_t *self, zj_str_t fn, zj_raw_t args, serve_done_fn *done, void *arg)
+serve_call (serve_t *self, zj_str_t fn, zj_raw_t args, uint32_t chunk,
+            serve_done_fn *done, void *arg)
 {
     serve_call_t *call = calloc (1, sizeof *call);
     if (!call)
@@ -806,6 +835,7 @@ serve_call (serve_t *self, zj_str_t fn, zj_raw_t args, serve_done_fn *done, void
     call->owner = self;
     call->fn = fn;
     call->args = args;
+    call->chunk = chunk;
     call->done = done;
     call->arg = arg;
     if (self->tail)

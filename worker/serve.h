@@ -58,12 +58,18 @@ const char *const *serve_functions (const serve_t *self, size_t *count);
 //  True when the last hello named `fn` (len bytes).
 bool serve_has (const serve_t *self, const char *fn, size_t len);
 
+//  True when the last hello offered whole chunks (serve_call's `chunk`).
+bool serve_chunks (const serve_t *self);
+
 //  Call `fn` with `args` (one msgpack array) on the next free process,
-//  queueing while none is free. Both views are borrowed and must stay
-//  valid until `done` runs or the call is cancelled. `done` runs once,
-//  from a later loop callback, never inside this call. NULL on OOM
-//  (then `done` never runs).
-serve_call_t *serve_call (serve_t *self, zj_str_t fn, zj_raw_t args,
+//  queueing while none is free. With `chunk` > 0, args is the array of
+//  `chunk` argument arrays of a chunk task (docs/protocol.md 5.14), sent
+//  whole, and the outcome's value is the chunk's result array, checked
+//  (ask serve_chunks first). Both views are borrowed and must stay valid
+//  until `done` runs or the call is cancelled. `done` runs once, from a
+//  later loop callback, never inside this call. NULL on OOM (then `done`
+//  never runs).
+serve_call_t *serve_call (serve_t *self, zj_str_t fn, zj_raw_t args, uint32_t chunk,
                           serve_done_fn *done, void *arg);
 //  Drop a call: a queued one is forgotten; a running one has its process
 //  group killed, and the slot starts a new process at once. `done` never

@@ -11,7 +11,7 @@ import threading
 import time
 
 from . import _io, _wire
-from ._errors import BrokerLost
+from ._errors import BrokerLost, task_exception
 
 DEFAULT_BROKER = "tcp://127.0.0.1:5555"
 
@@ -25,7 +25,6 @@ class Future(cf.Future):
     there, and fails once a worker runs it, as with ProcessPoolExecutor."""
 
     _fetched = False
-    _chunk = None
 
     def __init__(self, executor):
         super().__init__()
@@ -81,8 +80,7 @@ class _Submitter:
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
-        if timeout is not None:
-            end_time = timeout + time.monotonic()
+        end_time = None if timeout is None else timeout + time.monotonic()
         name = function_name(fn)
         head = _wire.array_header(3) + _wire.packb(name)
         calls = list(zip(*iterables))
@@ -93,36 +91,41 @@ class _Submitter:
                 fs.append(f)
                 entries.append((f, head + _pack_args(name, args, None) + self._packed_options))
         else:
+            # One task per chunk (docs/protocol.md 5.14); its result is the
+            # [ok, payload] pair of each call.
             opts = _wire.packb(dict(self._options, chunk=True))
             for i in range(0, len(calls), chunksize):
-                part = calls[i:i + chunksize]
-                futures = [Future(self._ex) for _ in part]
-                chunk = _io.Chunk(futures)
-                for f in futures:
-                    f._chunk = chunk
-                fs.extend(futures)
-                packed = [_pack_args(name, args, None) for args in part]
-                entries.append((chunk, head + _wire.array_header(len(packed)) +
-                                b"".join(packed) + opts))
+                f = Future(self._ex)
+                fs.append(f)
+                entries.append((f, head + _pack_args(name, calls[i:i + chunksize], None,
+                                                     chunk=True) + opts))
         if entries:
             self._ex._post_submit(entries)
+        return self._results(fs, end_time, chunksize > 1)
 
-        def result_iterator():
-            try:
-                fs.reverse()
-                while fs:
-                    # The future stays in fs until it has a result, so that
-                    # a timeout or a close cancels it with the rest.
-                    if timeout is None:
-                        result = fs[-1].result()
-                    else:
-                        result = fs[-1].result(end_time - time.monotonic())
-                    fs.pop()
+    def _results(self, fs, end_time, chunks):
+        """The lazy iterator of map: results in order; a timeout or an
+        early close cancels what is left."""
+        try:
+            fs.reverse()
+            while fs:
+                # The future stays in fs until it has a result, so that a
+                # timeout or a close cancels it with the rest.
+                if end_time is None:
+                    result = fs[-1].result()
+                else:
+                    result = fs[-1].result(end_time - time.monotonic())
+                fs.pop()
+                if not chunks:
                     yield result
-            finally:
-                if fs:
-                    self._ex._cancel_many(fs)
-        return result_iterator()
+                    continue
+                for ok, value in result:
+                    if not ok:
+                        raise task_exception(*value[:3])
+                    yield value
+        finally:
+            if fs:
+                self._ex._cancel_many(fs)
 
 
 class Executor(cf.Executor):
@@ -222,35 +225,27 @@ class Executor(cf.Executor):
                 if e.zstate == _io.LOCAL:
                     e.zstate = _io.DROPPED
                     dropped.append(e)
-        for e in dropped:
-            for g in _io.members(e):
-                _io.cancel_locally(g)
+        for f in dropped:
+            _io.cancel_locally(f)
         return [e for e in entries if e.zstate != _io.DROPPED]
 
     def _cancel_one(self, f):
-        entry = f._chunk or f
-        if not self._drop_unsent([entry]):
+        if not self._drop_unsent([f]):
             return f.cancelled()
         if self._conn.on_thread():
             # A done-callback cannot wait for the broker's answer.
-            self._conn.post(("cancel", [entry], None))
+            self._conn.post(("cancel", [f], None))
             return False
         r = _io.Request(threading.Event())
         try:
-            self._conn.post(("cancel", [entry], r))
+            self._conn.post(("cancel", [f], r))
         except RuntimeError:
             return False
         r.event.wait(self._wait_limit)
         return f.cancelled()
 
     def _cancel_many(self, futures):
-        entries, seen = [], set()
-        for f in futures:
-            e = f._chunk or f
-            if id(e) not in seen and not f.done():
-                seen.add(id(e))
-                entries.append(e)
-        rest = self._drop_unsent(entries)
+        rest = self._drop_unsent([f for f in futures if not f.done()])
         if rest:
             try:
                 self._conn.post(("cancel", rest, None))
@@ -283,8 +278,10 @@ def _task_options(timeout, priority, max_retries):
     return options
 
 
-def _pack_args(name, args, kwargs):
+def _pack_args(name, args, kwargs, chunk=False):
     try:
+        if chunk:
+            return _wire.packb([list(a) for a in args])
         return _wire.pack_args(args, kwargs)
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"cannot send the arguments of {name} to a worker ({e}); "

@@ -30,23 +30,6 @@ _BATCH_BYTES = 8 << 20
 _DRAIN = 1000
 
 
-class Chunk:
-    """One chunk task of a map: its result settles several futures."""
-
-    __slots__ = ("futures", "zstate", "_ticket", "_fetched")
-
-    def __init__(self, futures):
-        self.futures = futures
-        self.zstate = LOCAL
-        self._ticket = None
-        self._fetched = False
-
-
-def members(e):
-    """The futures an entry (a Future or a Chunk) settles."""
-    return e.futures if isinstance(e, Chunk) else (e,)
-
-
 class Request:
     """An outstanding request: what it was, and who waits for its reply. A
     caller that waits makes one with an event and reads reply or error
@@ -56,7 +39,7 @@ class Request:
 
     def __init__(self, event=None):
         self.type = None
-        self.entries = None         # SUBMIT: futures and chunks, in order
+        self.entries = None         # SUBMIT: the futures, in order
         self.frame = None           # SUBMIT: the bytes, for a resend
         self.event = event          # set when reply or error is there
         self.reply = None
@@ -105,8 +88,8 @@ class Connection:
         self.sock = self.monitor = None
         self.next_req = 1
         self.requests = {}                  # req -> _Request
-        self.tickets = {}                   # ticket -> entry, or [entries] (see _track)
-        self.unticketed = 0                 # futures/chunks sent, SUBMITTED awaited
+        self.tickets = {}                   # ticket -> Future, or [Futures] (see _track)
+        self.unticketed = 0                 # futures sent, SUBMITTED awaited
         self.deferred = []                  # (entry, waiter): cancels awaiting a ticket
         self.heard = False
         self.silent_since = time.monotonic()
@@ -281,8 +264,8 @@ class Connection:
             self.last_ping = now
 
     def _track(self, ticket, e):
-        """Remember who waits for ticket's outcome: mostly one entry, a list
-        when the same ticket was also fetched (result_of)."""
+        """Remember who waits for ticket's outcome: mostly one future, a
+        list when the same ticket was also fetched (result_of)."""
         old = self.tickets.get(ticket)
         if old is None:
             self.tickets[ticket] = e
@@ -292,7 +275,7 @@ class Connection:
             self.tickets[ticket] = [old, e]
 
     def _tracked(self):
-        """Every entry waiting for a ticket."""
+        """Every future waiting for a ticket."""
         for value in self.tickets.values():
             yield from value if isinstance(value, list) else (value,)
 
@@ -309,9 +292,8 @@ class Connection:
         self.requests.clear()
         self.unticketed = 0
         self.deferred.clear()
-        for e in entries:
-            for f in members(e):
-                _settle(f, exc=exc)
+        for f in entries:
+            _settle(f, exc=exc)
 
     def _broker_gone(self, message):
         log.warning("zjob: %s", message)
@@ -325,9 +307,8 @@ class Connection:
         exc = RuntimeError("cannot schedule new futures after shutdown")
         kind = command[0]
         if kind == "submit":
-            for e, _ in command[1]:
-                for f in members(e):
-                    _settle(f, exc=exc)
+            for f, _ in command[1]:
+                _settle(f, exc=exc)
         elif kind in ("cancel", "stats") and command[-1] is not None:
             command[-1].finish(error=exc)
 
@@ -469,9 +450,6 @@ class Connection:
             self.unticketed -= 1
             e.zstate = TICKETED
             e._ticket = ticket
-            if isinstance(e, Chunk):
-                for f in e.futures:
-                    f._ticket = ticket
             self._track(ticket, e)
         with self.tickets_known:
             self.tickets_known.notify_all()
@@ -487,8 +465,7 @@ class Connection:
                     e.zstate = DROPPED
                     with self.tickets_known:
                         self.tickets_known.notify_all()
-                    for f in members(e):
-                        _settle(f, exc=exc)
+                    _settle(e, exc=exc)
             if self.deferred:
                 self._cancel_deferred()
         r.finish(error=exc)
@@ -502,12 +479,11 @@ class Connection:
                 continue
             if state == _wire.CANCELLED:
                 del self.tickets[ticket]
-            for e in value if isinstance(value, list) else (value,):
-                for f in members(e):
-                    if state == _wire.CANCELLED:
-                        cancel_locally(f)
-                    elif state == _wire.RUNNING and not f.running() and not f.done():
-                        f.set_running_or_notify_cancel()
+            for f in value if isinstance(value, list) else (value,):
+                if state == _wire.CANCELLED:
+                    cancel_locally(f)
+                elif state == _wire.RUNNING and not f.running() and not f.done():
+                    f.set_running_or_notify_cancel()
         r.finish(reply)
 
     def _on_result(self, outcomes):
@@ -520,9 +496,7 @@ class Connection:
                 self._settle_entry(e, ticket, state, payload)
 
     def _settle_entry(self, e, ticket, state, payload):
-        if isinstance(e, Chunk):
-            self._settle_chunk(e, state, payload)
-        elif state == _wire.DONE:
+        if state == _wire.DONE:
             _settle(e, payload)
         elif state == _wire.FAILED:
             _settle(e, exc=task_exception(*payload[:3]))
@@ -538,27 +512,6 @@ class Connection:
             return UnknownTicket(ticket)
         return BrokerLost(f"the broker at {self.endpoint} no longer knows task {ticket} "
                           "(it restarted without its state)")
-
-    def _settle_chunk(self, chunk, state, payload):
-        if state == _wire.DONE:
-            if not isinstance(payload, list) or len(payload) != len(chunk.futures):
-                exc = BrokerError("ProtocolError", "a chunk result does not match its chunk")
-                for f in chunk.futures:
-                    _settle(f, exc=exc)
-                return
-            for f, (ok, value) in zip(chunk.futures, payload):
-                if ok:
-                    _settle(f, value)
-                else:
-                    _settle(f, exc=task_exception(*value[:3]))
-        elif state == _wire.CANCELLED:
-            for f in chunk.futures:
-                cancel_locally(f)
-        else:
-            exc = (task_exception(*payload[:3]) if state == _wire.FAILED
-                   else self._unknown(chunk, chunk._ticket))
-            for f in chunk.futures:
-                _settle(f, exc=exc)
 
     # -- reconnects --------------------------------------------------------
     def _drain_monitor(self):

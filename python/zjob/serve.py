@@ -86,41 +86,62 @@ class _Pipe:
             data = data[os.write(self.fd_out, data):]
 
 
-def _run(table, tid, fn, args):
-    """The frame that answers one task."""
-    try:
-        func = table[fn]
-    except KeyError:
-        return _wire.packb(["error", tid, "UnknownFunction",
-                            f"this process does not serve {fn!r}", ""])
+def _call(func, fn, args):
+    """(True, packed result) or (False, [type, message, traceback]) of one
+    call of func."""
+    if not isinstance(args, list):
+        return False, ["BadArguments", f"the arguments of {fn} must be an array, "
+                       f"got {type(args).__name__}", ""]
     try:
         args, kwargs = _wire.split_args(args)
         result = func(*args, **kwargs)
     except BaseException as exc:  # noqa: B902 - every failure is the task's outcome
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None
         text = "".join(traceback.format_exception(type(exc), exc, tb))
-        return _wire.packb(["error", tid, error_type_name(exc), str(exc), text])
+        return False, [error_type_name(exc), str(exc), text]
     try:
-        return _wire.packb(["ok", tid, result])
+        return True, _wire.packb(result)
     except (TypeError, ValueError, OverflowError) as exc:
-        return _wire.packb([
-            "error", tid, "TypeError",
-            f"the result of {fn} is a {type(result).__name__} that zjob cannot send "
-            f"({exc}); return {_wire.SUPPORTED}", ""])
+        return False, ["TypeError", f"the result of {fn} is a {type(result).__name__} that "
+                       f"zjob cannot send ({exc}); return {_wire.SUPPORTED}", ""]
+
+
+_OK = _wire.packb("ok")
+_TRUE_PAIR = b"\x92\xc3"     # the head of [true, value]
+
+
+def _answer(table, kind, tid, fn, args):
+    """The frame that answers a task (one call) or a chunk (many)."""
+    func = table.get(fn)
+    if func is None:
+        return _wire.packb(["error", tid, "UnknownFunction",
+                            f"this process does not serve {fn!r}", ""])
+    head = _wire.array_header(3) + _OK + _wire.packb(tid)
+    if kind == "task":
+        ok, out = _call(func, fn, args)
+        return head + out if ok else _wire.packb(["error", tid] + out)
+    if not isinstance(args, list):
+        return _wire.packb(["error", tid, "BadArguments",
+                            "a chunk's arguments must be an array of argument arrays", ""])
+    parts = [_wire.array_header(len(args))]
+    for call_args in args:
+        ok, out = _call(func, fn, call_args)
+        parts.append(_TRUE_PAIR + out if ok else _wire.packb([False, out]))
+    return head + b"".join(parts)
 
 
 def serve(table, pipe):
     """Say hello, then answer tasks until the worker closes stdin."""
-    pipe.write(_wire.packb(["hello", _wire.PIPE_VERSION, sorted(table)]))
+    pipe.write(_wire.packb(["hello", _wire.PIPE_VERSION, sorted(table), {"chunk": True}]))
     while True:
         body = pipe.read()
         if body is None:
             return
         msg = _wire.unpackb(body)
         # Unknown kinds are for a later version of the worker: skip them.
-        if not isinstance(msg, list) or len(msg) < 4 or msg[0] != "task":
+        if not isinstance(msg, list) or len(msg) < 4 or msg[0] not in ("task", "chunk"):
             continue
-        pipe.write(_run(table, msg[1], msg[2], msg[3]))
+        pipe.write(_answer(table, msg[0], msg[1], msg[2], msg[3]))
 
 
 def main(argv=None):

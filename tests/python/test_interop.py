@@ -115,6 +115,13 @@ def test_serve_speaks_the_pipe_protocol(tmp_path):
     kind, tid, type_name, message, tb = read()
     assert (kind, tid, type_name, message) == ("error", 4, "ValueError", "x==2")
     assert "fail_if_two" in tb
+    assert hello[3] == {"chunk": True}
+    send(["chunk", 5, "pyfuncs:fail_if_two", [[1], [2], "bad", [3]]])
+    kind, tid, entries = read()
+    assert (kind, tid) == ("ok", 5)
+    assert entries[0] == [True, 1] and entries[3] == [True, 3]
+    assert entries[1][0] is False and entries[1][1][:2] == ["ValueError", "x==2"]
+    assert entries[2][0] is False and entries[2][1][0] == "BadArguments"
     send(["later-kind", 5])                          # unknown kinds are skipped
     send(["task", 6, "pyfuncs:square", [3], "extra"])
     assert read() == ["ok", 6, 9]

@@ -179,7 +179,13 @@ test_parse_ok_and_error (void)
     //  Later versions may add elements: they are ignored.
     s_parse_json ("[\"ok\", 4, null, {\"later\": true}]", &msg, true, NULL);
     ASSERT_EQ (msg.id, 4);
-    s_parse_json ("[\"hello\", 1, [\"f\"], \"extra\"]", &msg, true, NULL);
+    s_parse_json ("[\"hello\", 1, [\"f\"]]", &msg, true, NULL);
+    ASSERT_TRUE (!msg.chunks);
+    s_parse_json ("[\"hello\", 1, [\"f\"], {\"chunk\": true, \"later\": [1]}, \"extra\"]",
+                  &msg, true, NULL);
+    ASSERT_TRUE (msg.chunks);
+    s_parse_json ("[\"hello\", 1, [\"f\"], {\"chunk\": 1}]", &msg, true, NULL);
+    ASSERT_TRUE (!msg.chunks);          //  not a boolean: not offered
 }
 
 static void
@@ -202,6 +208,8 @@ test_parse_refusals (void)
     s_parse_json ("[\"hello\", 1, \"f\"]", &msg, false, "array");
     s_parse_json ("[\"hello\", 1, [\"has space\"]]", &msg, false, "printable");
     s_parse_json ("[\"hello\", 1, [7]]", &msg, false, "string");
+    s_parse_json ("[\"hello\", 1, [\"f\"], \"features\"]", &msg, false, "map of features");
+    s_parse_json ("[\"hello\", 1, [\"f\"], {\"1\": 2, \"chunk\": true}]", &msg, true, NULL);
     //  A 129-byte name is one too many.
     char json[256];
     char name[130];
@@ -243,6 +251,35 @@ test_parse_refusals (void)
     zj_enc_destroy (&enc);
 }
 
+//  Check a chunk result given as JSON.
+static bool
+s_chunk_ok (const char *json, uint32_t count)
+{
+    zj_enc_t *enc = zj_enc_new ();
+    ASSERT_ERR (zj_json_to_msgpack (enc, json, strlen (json)), ZJ_OK);
+    zj_raw_t raw = {zj_enc_data (enc), zj_enc_size (enc)};
+    const char *why = NULL;
+    bool ok = framing_check_chunk (raw, count, &why);
+    ASSERT_TRUE (ok || why);
+    zj_enc_destroy (&enc);
+    return ok;
+}
+
+static void
+test_check_chunk (void)
+{
+    ASSERT_TRUE (s_chunk_ok ("[[true, 1], [false, [\"ValueError\", \"x==2\", \"tb\"]], [true, {\"a\": [null]}]]", 3));
+    ASSERT_TRUE (s_chunk_ok ("[]", 0));
+    ASSERT_TRUE (!s_chunk_ok ("[[true, 1]]", 2));                  //  too few entries
+    ASSERT_TRUE (!s_chunk_ok ("[[true, 1], [true, 2]]", 1));       //  too many
+    ASSERT_TRUE (!s_chunk_ok ("{\"a\": 1}", 1));
+    ASSERT_TRUE (!s_chunk_ok ("[[1, 1]]", 1));                     //  ok not a boolean
+    ASSERT_TRUE (!s_chunk_ok ("[[true]]", 1));
+    ASSERT_TRUE (!s_chunk_ok ("[[false, \"oops\"]]", 1));          //  error not a triple
+    ASSERT_TRUE (!s_chunk_ok ("[[false, [\"T\", \"m\"]]]", 1));
+    ASSERT_TRUE (!s_chunk_ok ("[[false, [\"T\", \"m\", 3]]]", 1));
+}
+
 static void
 test_encode_task (void)
 {
@@ -251,9 +288,13 @@ test_encode_task (void)
     zj_enc_t *enc = zj_enc_new ();
     zj_str_t fn = {"mod:fn", 6};
     zj_raw_t raw = {zj_enc_data (args), zj_enc_size (args)};
-    framing_encode_task (enc, 42, fn, raw);
+    framing_encode_task (enc, 42, fn, raw, false);
     char *json = zj_json_from_msgpack (zj_enc_data (enc), zj_enc_size (enc), NULL);
     ASSERT_STREQ (json, "[\"task\",42,\"mod:fn\",[1,\"two\",[3]]]");
+    free (json);
+    framing_encode_task (enc, 43, fn, raw, true);
+    json = zj_json_from_msgpack (zj_enc_data (enc), zj_enc_size (enc), NULL);
+    ASSERT_STREQ (json, "[\"chunk\",43,\"mod:fn\",[1,\"two\",[3]]]");
     free (json);
     uint8_t header[4];
     framing_put_header (header, 0x01020304);
@@ -271,6 +312,7 @@ main (void)
     ZT_RUN (test_reader_refuses_bad_lengths);
     ZT_RUN (test_parse_ok_and_error);
     ZT_RUN (test_parse_refusals);
+    ZT_RUN (test_check_chunk);
     ZT_RUN (test_encode_task);
     return 0;
 }

@@ -33,11 +33,14 @@ static const char *s_script =
 "if len(sys.argv) > 1 and sys.argv[1] == 'nohello':\n"
 "    sys.stderr.write('ModuleNotFoundError: No module named nothing\\n')\n"
 "    sys.exit(5)\n"
-"send(['hello', 1, ['echo', 'fail', 'crash', 'garbage', 'hang', 'wrongid', 'big', 'pid']])\n"
+"send(['hello', 1, ['echo', 'fail', 'crash', 'garbage', 'hang', 'wrongid', 'big', 'pid'],\n"
+"      {'chunk': True, 'later': 1}])\n"
 "while True:\n"
 "    n = struct.unpack('>I', read_exact(4))[0]\n"
 "    kind, id, fn, args = msgpack.unpackb(read_exact(n), raw=False)[:4]\n"
-"    if fn == 'echo': send(['ok', id, args])\n"
+"    if kind == 'chunk':\n"
+"        send(['ok', id, [[True, a] for a in args] if fn == 'echo' else [[True, 1]]])\n"
+"    elif fn == 'echo': send(['ok', id, args])\n"
 "    elif fn == 'pid': send(['ok', id, os.getpid()])\n"
 "    elif fn == 'fail': send(['error', id, 'ValueError', 'x==%d' % args[0], 'Traceback: here'])\n"
 "    elif fn == 'crash':\n"
@@ -147,7 +150,7 @@ s_call (serve_t *pool, const char *fn, const char *args_json, s_state_t *st)
     ASSERT_ERR (zj_json_to_msgpack (enc[i], args_json, strlen (args_json)), ZJ_OK);
     zj_str_t f = {fn, strlen (fn)};
     zj_raw_t args = {zj_enc_data (enc[i]), zj_enc_size (enc[i])};
-    serve_call_t *call = serve_call (pool, f, args, s_on_done, st);
+    serve_call_t *call = serve_call (pool, f, args, 0, s_on_done, st);
     ASSERT_TRUE (call);
     return call;
 }
@@ -198,6 +201,33 @@ s_ready_pid (uv_loop_t *loop, serve_t *pool, uint32_t slot)
         uv_run (loop, UV_RUN_ONCE);
     }
     return serve_pid (pool, slot);
+}
+
+static void
+test_whole_chunks (void)
+{
+    uv_loop_t loop;
+    s_state_t st = {0};
+    serve_t *pool = s_pool (&loop, "", 1, &st);
+    s_run_until (&loop, &st.changes, 1);
+    ASSERT_TRUE (serve_chunks (pool));
+    zj_enc_t *enc = zj_enc_new ();
+    const char *json = "[[1], [2, 3], []]";
+    ASSERT_ERR (zj_json_to_msgpack (enc, json, strlen (json)), ZJ_OK);
+    zj_str_t fn = {"echo", 4};
+    zj_raw_t args = {zj_enc_data (enc), zj_enc_size (enc)};
+    ASSERT_TRUE (serve_call (pool, fn, args, 3, s_on_done, &st));
+    s_run_until (&loop, &st.done, 1);
+    ASSERT_TRUE (st.ok);
+    ASSERT_STREQ (st.text, "[[true,[1]],[true,[2,3]],[true,[]]]");
+    //  A result with the wrong number of entries breaks the protocol.
+    zj_str_t other = {"pid", 3};
+    ASSERT_TRUE (serve_call (pool, other, args, 3, s_on_done, &st));
+    s_run_until (&loop, &st.done, 2);
+    ASSERT_TRUE (!st.ok);
+    ASSERT_TRUE (strstr (st.text, "ProtocolError: task process (--serve) sent a bad chunk result (a chunk result must be") == st.text);
+    zj_enc_destroy (&enc);
+    s_close (&loop, &pool);
 }
 
 static void
@@ -334,6 +364,7 @@ main (void)
     fputs (s_script, f);
     fclose (f);
     ZT_RUN (test_hello_ok_error);
+    ZT_RUN (test_whole_chunks);
     ZT_RUN (test_crash_is_the_calls_failure);
     ZT_RUN (test_protocol_breaches_restart);
     ZT_RUN (test_cancel_kills_and_restarts_at_once);
