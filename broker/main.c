@@ -355,7 +355,7 @@ main (int argc, char **argv)
     const char *pages = getenv ("ZJOBD_STORE_MAX_PAGES");
     cfg.state.max_pages = pages ? (uint32_t) strtoul (pages, NULL, 10) : 0;
     if (cfg.state.durability != STATE_MEMORY)
-        cfg.broker.expire_batch = 1000;     //  deletes are writes: keep turns short
+        cfg.broker.expire_batch = 500;      //  deletes are writes: <= 1000 rows a turn
     const char *state_dir;
     char swhy[700];
     uint64_t gen;
