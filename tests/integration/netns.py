@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unittest
@@ -47,11 +48,17 @@ def _pid_alive(pid):
 
 def remove_stale():
     """Delete namespaces left by a test run whose process is gone (it was
-    killed before its teardown). Only names of this module's form."""
+    killed before its teardown), and the daemons it left running in them.
+    Only names of this module's form, which carry the test's PID."""
     r = _run("netns", "list", check=False)
     for line in r.stdout.splitlines():
         m = re.match(rf"({PREFIX}-(\d+)-\d+-\S+)", line)
         if m and not _pid_alive(int(m.group(2))):
+            for pid in _run("netns", "pids", m.group(1), check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
             _run("netns", "del", m.group(1), check=False)
 
 
