@@ -123,11 +123,16 @@ broker_release_fns (broker_t *self, sched_fn_t **fns, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
         *sched_fn_pending (fns[i]) = 1;
+    //  Keep each record once, then free: a record listed twice must not
+    //  be read after its first release (broker_fuzz found that).
+    uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
         if (*sched_fn_pending (fns[i])) {
             *sched_fn_pending (fns[i]) = 0;
-            sched_fn_release_unused (self->sched, fns[i]);
+            fns[k++] = fns[i];
         }
+    for (uint32_t i = 0; i < k; i++)
+        sched_fn_release_unused (self->sched, fns[i]);
 }
 
 //  ---------------------------------------------------------------------

@@ -364,6 +364,27 @@ test_send_failures (void)
     store_destroy (&store);
 }
 
+static void
+test_queue_full_new_function_twice (void)
+{
+    //  A refused batch that names a new function more than once frees
+    //  its record once (broker_fuzz found a use after free here).
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 3, 60);
+    rig_submit (b, "C1", 1, "fresh", 5, 0, 0.0);        //  5 > 3: refused whole
+    rig_submit (b, "C1", 2, "fresh", 3, 0, 0.0);        //  the record is made again
+    rig_flush (b, 0.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_EQ (msg.req, 1);
+    ASSERT_VIEWEQ (msg.err_code, "QueueFull");
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    ASSERT_EQ (msg.req, 2);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -374,6 +395,7 @@ main (void)
     ZT_RUN (test_bad_frames);
     ZT_RUN (test_fetch_cancel_expire);
     ZT_RUN (test_send_failures);
+    ZT_RUN (test_queue_full_new_function_twice);
     zj_enc_destroy (&rig_enc);
     return 0;
 }
