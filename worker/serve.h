@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 //  serve - the persistent task processes of `--serve COMMAND`: one per
-//  slot, each in its own process group (behind the exec guard), fed task
-//  frames on stdin and answering on stdout (framing.h, docs/protocol.md
-//  "Task processes"). Learns the served function names from the hello,
-//  restarts a process at once after the worker killed it (timeout,
-//  abort) and with backoff after it died or misbehaved, and reports a
-//  crash as the failure of the call it was running.
+//  slot (taskproc.h), fed task frames on stdin and answering on stdout
+//  (framing.h, docs/protocol.md "Task processes"). Learns the served
+//  function names from the hello, restarts a process at once after the
+//  worker killed it (timeout, abort) and with backoff after it died or
+//  misbehaved, and reports a crash as the failure of the call it was
+//  running.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,12 +16,6 @@
 
 //  How long a new process may take to send its hello before it is killed.
 #define SERVE_HELLO_MS 60000
-//  stderr kept for the traceback of a crash: its last bytes.
-#define SERVE_STDERR_TAIL (16 * 1024)
-//  After a process exited, how long to wait for the rest of its stderr.
-#define SERVE_GRACE_MS 500
-//  Longest stderr line logged in one piece.
-#define SERVE_LINE_MAX 1024
 
 typedef struct serve serve_t;
 typedef struct serve_call serve_call_t;

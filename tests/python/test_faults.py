@@ -90,7 +90,7 @@ def test_broker_killed_pending_futures_get_broker_lost(fresh):
 
 
 def test_broker_back_without_state_is_broker_lost(fresh):
-    ex, f = running_task(fresh, 30, liveness=25)
+    ex, f = running_task(fresh, 3, liveness=25)
     clients, workers = fresh.clients_ep, fresh.workers_ep
     fresh.stop(fresh.broker, signal.SIGKILL)
     # A new broker on the same endpoints, with an empty store.
