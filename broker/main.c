@@ -78,7 +78,8 @@ s_usage (FILE *out)
         "at the next start queued and running tasks are queued again and results\n"
         "stay fetchable until their retention ends (docs/store.md).\n"
         "\n"
-        "Exit status: 0 clean stop, 1 runtime failure (e.g. cannot bind),\n"
+        "Exit status: 0 clean stop, 1 runtime failure (e.g. cannot bind, or cannot\n"
+        "use its store: the message names the file and what to do),\n"
         "2 usage or configuration error.\n",
         ZJ_MAX_FRAME_DEFAULT);
 }
