@@ -143,7 +143,7 @@ class ManyMachinesTest(NetTest):
     @unittest.expectedFailure
     def test_worker_cut_shorter_than_broker_liveness(self):
         """The broker judges workers by 5 x 2 s of silence, the worker the
-        broker by 5 x 0.2 s: a cut of about 3 s makes the worker reconnect,
+        broker by 5 x 0.2 s: a cut of 2 to 3 s makes the worker reconnect,
         twice, while the broker keeps it and its task. The task ends on the
         worker between the two reconnects; its outcome must reach the
         broker, or the broker must run the task again.
