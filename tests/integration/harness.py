@@ -102,7 +102,8 @@ class Cluster:
                 raise AssertionError("zjobd exited early:\n" + self.log(self.broker))
             return os.path.exists(epfile)
         wait_for(ready, self.ready_timeout, "zjobd endpoints file")
-        eps = dict(line.strip().split("=", 1) for line in open(epfile) if "=" in line)
+        with open(epfile) as f:
+            eps = dict(line.strip().split("=", 1) for line in f if "=" in line)
         self.clients_ep, self.workers_ep = eps["clients"], eps["workers"]
         return self.broker
 
