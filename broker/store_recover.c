@@ -388,6 +388,9 @@ store_recover_all (store_t *base, const store_recover_t *cb)
     for (size_t i = 0; i <= STORE_SLOT_MAX; i++)
         gen_of_slot[i] = NO_GEN;
     store_recover_free (base);
+    //  The callbacks log changes (requeues, WorkerLost outcomes); the
+    //  writer must not touch the connection while it is read here.
+    self->reading = true;
     double now = store_wall ();
     zj_err_t err = s_generations (self, cb, gen_of_slot);
     if (err == ZJ_OK)
@@ -423,6 +426,7 @@ store_recover_all (store_t *base, const store_recover_t *cb)
     }
     sqlite3_finalize (order);
     sqlite3_finalize (st);
+    self->reading = false;
     free (sent.keys);
     free (sent.rows);
     free (gen_of_slot);

@@ -170,7 +170,8 @@ s_handoff (store_sqlite_t *self)
 static void
 s_full (store_sqlite_t *self)
 {
-    if (self->cur && self->cur->items >= CHUNK_ITEMS && !self->cur->failed && !self->pending)
+    if (self->cur && self->cur->items >= CHUNK_ITEMS && !self->cur->failed && !self->pending
+        && !self->reading)
         s_handoff (self);
 }
 

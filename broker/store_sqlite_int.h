@@ -155,6 +155,8 @@ typedef struct {
     store_chunk_t *turn_tail;
     store_chunk_t *pending;     //  kept from failed commits, written first
     store_chunk_t *spare;       //  free chunks, buffers kept
+    bool reading;               //  the loop uses the connection (recovery):
+                                //  no chunk goes to the writer meanwhile
     //  The writer thread (store_write.c)
     store_writer_t *writer;
     store_slot_t *slots;        //  earlier generations' slots, sorted by gen

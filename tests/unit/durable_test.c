@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include "harness.h"
 #include "broker_rig.h"
 
@@ -321,6 +322,73 @@ test_restart (void)
     ASSERT_EQ (system (cmd), 0);
 }
 
+static void
+test_snapshot (void)
+{
+    //  Past 100,000 dispatch records the broker hands the store every task
+    //  out on a worker, and older records go: a restart still knows which
+    //  tasks were running, from one row.
+    char dir[] = "/tmp/zjob-durable-test-XXXXXX";
+    ASSERT_TRUE (mkdtemp (dir));
+    store_sqlite_config_t cfg = {.dir = dir};
+    char why[700];
+    store_t *store = store_sqlite_new (&cfg, why, sizeof why);
+    ASSERT_TRUE (store);
+    ASSERT_ERR (store_start_generation (store, 12345), ZJ_OK);     //  rig_broker's
+    broker_t *b = rig_broker (store, 1000000, 3600);
+    ASSERT_ERR (broker_recover (b, 0.0, NULL), ZJ_OK);
+    enum { N = 100000 + 500 };
+    for (int i = 0; i < N; i += 500)
+        rig_submit (b, "C1", (uint64_t) i + 1, "echo", 500, 0, 0.0);
+    rig_flush (b, 0.0);
+    //  Credit for all but 500 of them: 100,000 dispatch records.
+    rig_ready (b, "W1", N - 500, "echo", 0.1);
+    rig_flush (b, 0.1);
+    rig_flush (b, 0.1);
+    ASSERT_TRUE (store_backlog (store) >= 100000);
+    broker_expire (b, 0.2);
+    rig_flush (b, 0.2);
+    ASSERT_EQ (store_backlog (store), 0);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+
+    char path[128];
+    snprintf (path, sizeof path, "%s/zjob.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ASSERT_EQ (sqlite3_prepare_v2 (db, "SELECT count (*) FROM dispatches", -1, &st, NULL),
+               SQLITE_OK);
+    ASSERT_EQ (sqlite3_step (st), SQLITE_ROW);
+    ASSERT_EQ (sqlite3_column_int (st, 0), 1);
+    sqlite3_finalize (st);
+    //  Its row lists every running task.
+    ASSERT_EQ (sqlite3_prepare_v2 (db, "SELECT count (*) FROM dispatches d, json_each (d.tasks)",
+                                   -1, &st, NULL), SQLITE_OK);
+    ASSERT_EQ (sqlite3_step (st), SQLITE_ROW);
+    ASSERT_EQ (sqlite3_column_int (st, 0), N - 500);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+
+    store = store_sqlite_new (&cfg, why, sizeof why);
+    ASSERT_TRUE (store);
+    ASSERT_ERR (store_start_generation (store, 778), ZJ_OK);
+    broker_config_t bc = {.retention = 60, .heartbeat = 1, .liveness = 3, .max_retries = 1,
+                          .max_frame = ZJ_MAX_FRAME_DEFAULT, .max_queued = 1000000};
+    b = broker_new (&bc, 778, store, 0.0);
+    broker_recovery_t found;
+    ASSERT_ERR (broker_recover (b, 0.0, &found), ZJ_OK);
+    ASSERT_EQ (found.requeued, N - 500);
+    ASSERT_EQ (found.queued, 500);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ (system (cmd), 0);
+}
+
 int
 main (void)
 {
@@ -328,6 +396,7 @@ main (void)
     ZT_RUN (test_resubmit);
     ZT_RUN (test_commit_fails);
     ZT_RUN (test_restart);
+    ZT_RUN (test_snapshot);
     zj_enc_destroy (&rig_enc);
     return 0;
 }
