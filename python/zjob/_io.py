@@ -26,6 +26,9 @@ LOCAL, DROPPED, SENT, TICKETED = 0, 1, 2, 3
 
 # Most bytes of tasks in one SUBMIT (the broker takes up to 64 MiB frames).
 _BATCH_BYTES = 8 << 20
+# A larger task could not reach a broker with the default --max-frame, and
+# the broker would drop the connection over it (ZMQ_MAXMSGSIZE): refuse it.
+MAX_TASK_BYTES = (64 << 20) - (64 << 10)
 # Messages read per wake-up, so that sending is not starved.
 _DRAIN = 1000
 
@@ -35,10 +38,11 @@ class Request:
     caller that waits makes one with an event and reads reply or error
     once the event is set."""
 
-    __slots__ = ("type", "entries", "frame", "event", "reply", "error")
+    __slots__ = ("type", "entries", "frame", "event", "reply", "error", "resent")
 
     def __init__(self, event=None):
         self.type = None
+        self.resent = False         # SUBMIT: sent again after a reconnect
         self.entries = None         # SUBMIT: the futures, in order
         self.frame = None           # SUBMIT: the bytes, for a resend
         self.event = event          # set when reply or error is there
@@ -294,6 +298,8 @@ class Connection:
         self.deferred.clear()
         for f in entries:
             _settle(f, exc=exc)
+        with self.tickets_known:
+            self.tickets_known.notify_all()
 
     def _broker_gone(self, message):
         log.warning("zjob: %s", message)
@@ -345,6 +351,11 @@ class Connection:
     def _submit(self, batch):
         entries, parts, size = [], [], 0
         for e, task in batch:
+            if len(task) > MAX_TASK_BYTES:
+                e.zstate = DROPPED
+                _settle(e, exc=BrokerError("TooLarge", f"the task takes {len(task)} bytes; "
+                                           f"a broker takes at most {MAX_TASK_BYTES}"))
+                continue
             entries.append(e)
             parts.append(task)
             size += len(task)
@@ -456,8 +467,8 @@ class Connection:
         if self.deferred:
             self._cancel_deferred()
 
-    def _on_error(self, r, code, message):
-        exc = BrokerError(code, message)
+    def _on_error(self, r, code, message, exc=None):
+        exc = exc or BrokerError(code, message)
         if r.type == _wire.SUBMIT:
             for e in r.entries:
                 if e.zstate == SENT:
@@ -534,8 +545,14 @@ class Connection:
         BrokerLost) and one that kept them sends their results."""
         log.info("zjob: reconnected to the broker at %s", self.endpoint)
         for req, r in sorted(self.requests.items()):
-            if r.type == _wire.SUBMIT:
+            if r.type == _wire.SUBMIT and not r.resent:
+                r.resent = True
                 self._send(r.frame)
+            elif r.type == _wire.SUBMIT:
+                # Sent twice and the link broke twice: give up on it.
+                del self.requests[req]
+                self._on_error(r, None, None, BrokerLost(
+                    "the link to the broker broke twice while the task was being submitted"))
             elif r.event is not None:
                 del self.requests[req]
                 r.finish(error=BrokerLost("the link to the broker broke during the request"))

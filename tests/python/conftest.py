@@ -42,11 +42,19 @@ def wait_workers(ex, count, function="pyfuncs:square", timeout=20):
 
 
 class Cluster(harness.Cluster):
-    """harness.Cluster that shows its logs when a test fails."""
+    """harness.Cluster that shows its logs when a test fails, and fails
+    when a daemon's log holds a sanitizer report (the ASan pass)."""
 
     def dump(self):
         for p in self.procs:
             print(f"--- {p.args[0]} (pid {p.pid}) log ---\n{self.log(p)[-4000:]}")
+
+    def close(self):
+        reports = super().close()
+        if reports:
+            raise AssertionError("sanitizer report in a daemon's log:\n" + "\n".join(
+                f"--- {argv0} (pid {pid}) ---\n{text}" for argv0, pid, text in reports))
+        return reports
 
 
 @pytest.fixture(scope="module")

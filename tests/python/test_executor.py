@@ -255,6 +255,12 @@ def test_what_cannot_be_sent(ex):
         ex.submit(pyfuncs.square, object())
     with pytest.raises(TypeError, match="zjob cannot send"):
         ex.submit(pyfuncs.unsendable).result(30)
+    # Over a broker's frame limit: refused here, before it could cost the
+    # connection.
+    with pytest.raises(zjob.BrokerError) as info:
+        ex.submit("echo", b"x" * (64 << 20)).result(30)
+    assert info.value.code == "TooLarge"
+    assert ex.submit("echo", 1).result(30) == 1
 
 
 def test_print_in_a_task_goes_to_the_worker_log(cluster, ex):

@@ -57,6 +57,20 @@ def test_worker_killed_mid_map_the_map_completes(fresh):
         wait_workers(ex, 2)
 
 
+def test_attempts_lost_with_their_workers_raise_worker_lost(fresh):
+    fresh.stop(fresh.broker)
+    fresh.start_broker(extra=["--heartbeat", "0.2"])
+    worker = start_serving(fresh, procs=1)
+    with zjob.Executor(broker=fresh.clients_ep) as ex:
+        wait_workers(ex, 1)
+        f = ex.with_options(max_retries=0).submit(pyfuncs.slow, 30)
+        wait_for(lambda: ex.stats()["tasks"]["running"] == 1, 10, "the task to run")
+        fresh.stop(worker, signal.SIGKILL)
+        with pytest.raises(zjob.WorkerLost) as info:
+            f.result(30)
+        assert isinstance(info.value, zjob.RemoteError) and info.value.type == "WorkerLost"
+
+
 def test_task_process_crash_fails_only_that_task(fresh):
     start_serving(fresh, procs=1)
     with zjob.Executor(broker=fresh.clients_ep) as ex:
