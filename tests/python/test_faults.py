@@ -41,9 +41,15 @@ def test_task_timeout_kills_and_restarts_the_process(fresh):
         assert isinstance(fs[1].exception(30), TimeoutError)
 
 
+def quick_broker(cluster):
+    """Restart the cluster's broker with a 0.2 s heartbeat, so that it
+    declares a killed worker lost within a second."""
+    cluster.stop(cluster.broker)
+    cluster.start_broker(extra=["--heartbeat", "0.2"])
+
+
 def test_worker_killed_mid_map_the_map_completes(fresh):
-    fresh.stop(fresh.broker)
-    fresh.start_broker(extra=["--heartbeat", "0.2"])
+    quick_broker(fresh)
     sup = start_serving(fresh, procs=2)
     with zjob.Executor(broker=fresh.clients_ep) as ex:
         wait_workers(ex, 2)
@@ -58,8 +64,7 @@ def test_worker_killed_mid_map_the_map_completes(fresh):
 
 
 def test_attempts_lost_with_their_workers_raise_worker_lost(fresh):
-    fresh.stop(fresh.broker)
-    fresh.start_broker(extra=["--heartbeat", "0.2"])
+    quick_broker(fresh)
     worker = start_serving(fresh, procs=1)
     with zjob.Executor(broker=fresh.clients_ep) as ex:
         wait_workers(ex, 1)
