@@ -72,6 +72,8 @@ broker_destroy (broker_t **self_p)
     metrics_destroy (&self->metrics);
     dedup_destroy (&self->dedup);
     free (self->turn_subs);
+    free (self->aborts);
+    free (self->deadlines);
     free (self->scratch_tasks);
     free (self->scratch_fns);
     free (self);
@@ -417,11 +419,9 @@ typedef struct {
     size_t failed;              //  tasks failed with WorkerLost
 } lost_t;
 
-static bool
-s_lost_cb (void *arg, task_t *task)
+bool
+broker_task_lost (broker_t *self, task_t *task, double now)
 {
-    lost_t *lost = arg;
-    broker_t *self = lost->broker;
     if (task->attempts < UINT16_MAX)
         task->attempts++;
     if (task->attempts > task->max_retries) {
@@ -430,16 +430,85 @@ s_lost_cb (void *arg, task_t *task)
                           (unsigned) task->attempts);
         broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
         broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
-                       zj_enc_size (self->tmp), lost->now);
-        lost->failed++;
+                       zj_enc_size (self->tmp), now);
         return false;
     }
     task->state = ZJ_STATE_QUEUED;
     store_set_state (self->store, task);
     tasks_counters (self->tasks)->retried++;
     metrics_count (report_fn (self, task->fn), METRICS_RETRIED);
-    lost->requeued++;
     return true;
+}
+
+static bool
+s_lost_cb (void *arg, task_t *task)
+{
+    lost_t *lost = arg;
+    bool again = broker_task_lost (lost->broker, task, lost->now);
+    if (again)
+        lost->requeued++;
+    else
+        lost->failed++;
+    return again;
+}
+
+void
+broker_abort (broker_t *self, task_t *task)
+{
+    sched_worker_t *sw = task->worker;
+    worker_t *w = sw->owner;
+    bool unsent = (task->flags & TASK_UNSENT) != 0;
+    sched_worker_release (self->sched, sw, task);
+    if (unsent)
+        return;                 //  it never left: nothing to abort
+    if (self->naborts == self->cap_aborts) {
+        size_t cap = self->cap_aborts ? self->cap_aborts * 2 : 64;
+        abort_t *a = realloc (self->aborts, cap * sizeof *a);
+        if (!a) {
+            //  The worker runs it to the end; its DONE is discarded.
+            log_error ("out of memory", "what=abort dropped=1");
+            return;
+        }
+        self->aborts = a;
+        self->cap_aborts = cap;
+    }
+    self->aborts[self->naborts++] = (abort_t) {w, task->gen, task->seq};
+}
+
+static int
+s_abort_cmp (const void *a, const void *b)
+{
+    const abort_t *x = a, *y = b;
+    if (x->worker != y->worker)
+        return (uintptr_t) x->worker < (uintptr_t) y->worker ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+//  One ABORT per worker for the tickets taken from it this turn.
+static void
+s_queue_aborts (broker_t *self)
+{
+    if (!self->naborts)
+        return;
+    qsort (self->aborts, self->naborts, sizeof *self->aborts, s_abort_cmp);
+    size_t i = 0;
+    while (i < self->naborts) {
+        worker_t *w = self->aborts[i].worker;
+        size_t j = i;
+        while (j < self->naborts && self->aborts[j].worker == w)
+            j++;
+        if (!w->dead) {
+            zj_enc_tickets_begin (self->enc, ZJ_MSG_ABORT, 0, (uint32_t) (j - i));
+            for (size_t k = i; k < j; k++) {
+                char ticket[TICKET_MAX + 1];
+                size_t tlen = ticket_format (self->aborts[k].gen, self->aborts[k].seq, ticket);
+                zj_enc_str (self->enc, ticket, tlen);
+            }
+            broker_reply (self, BROKER_WORKERS, &w->id, self->enc);
+        }
+        i = j;
+    }
+    self->naborts = 0;
 }
 
 void
@@ -463,6 +532,9 @@ void
 broker_tick (broker_t *self, double now)
 {
     s_warn_window (self, now);
+    //  Bounded, so that a mass expiry cannot stall the loop; the rest
+    //  goes with the next ticks.
+    timeouts_check (self, now, 10000);
     if (store_degraded (self->store) && now - self->store_retry >= 1.0) {
         self->store_retry = now;
         broker_turn (self);
@@ -585,6 +657,8 @@ s_queue_tasks (broker_t *self, worker_t *w, task_t *first, uint32_t n, double no
             zj_enc_job (self->enc, &job);
             store_set_state (self->store, u);
             report_dispatch (self, u, now);
+            if (u->timeout > 0)
+                timeouts_arm (self, u);
         }
         size_t len = 0;
         uint8_t *body = s_enc_bytes (self->enc, &len);
@@ -657,6 +731,8 @@ broker_flush (broker_t *self, double now, broker_send_fn *send, void *arg)
     //  still take back the turn's new tasks (none is dispatched yet).
     //  The dispatch marks below go with the next turn's commit.
     broker_commit (self, now);
+    //  ABORTs before new TASKS: the worker frees the slot first.
+    s_queue_aborts (self);
     if (sched_dirty (self->sched)) {
         broker_turn (self);
         sched_dispatch (self->sched);

@@ -27,6 +27,26 @@ typedef struct {
     uint32_t ntasks;            //  OUT_TASKS: how many
 } out_t;
 
+//  An ABORT owed to a worker for one ticket, sent with the next flush.
+typedef struct {
+    worker_t *worker;           //  holder when the task was taken back
+    uint64_t gen;               //  the ticket
+    uint64_t seq;
+} abort_t;
+
+//  When a running task with a timeout is failed by the broker itself (the
+//  worker's own timer should have fired first). An entry is stale once
+//  the task left that dispatch: `wait` (submit to dispatch) then differs.
+typedef struct {
+    double at;                  //  dispatch + timeout + grace
+    uint64_t gen;               //  the ticket
+    uint64_t seq;
+    float wait;                 //  task->wait of that dispatch
+} deadline_t;
+
+//  Set on a held task while READY's "held" list is matched (workers.c).
+#define TASK_MARK 0x08
+
 //  A SUBMIT answered in this turn. If the turn's commit fails, its new
 //  tasks are taken back and its reply becomes ERROR NoSpace.
 typedef struct {
@@ -64,6 +84,12 @@ struct broker {
     bool store_bad;             //  a commit failed; not yet all written again
     double store_retry;         //  last retry of a degraded store
     double store_warned;        //  last warning about it
+    abort_t *aborts;            //  ABORTs owed, sent with the next flush
+    size_t naborts;
+    size_t cap_aborts;
+    deadline_t *deadlines;      //  min-heap on `at` of dispatched tasks
+    size_t ndeadlines;          //  with a timeout (timeouts.c)
+    size_t cap_deadlines;
     bool shutting_down;         //  refusing new work
     double warn_window;         //  start of the current bad-frame second
     uint32_t warn_count;        //  bad-frame warnings in it
@@ -97,6 +123,15 @@ task_t *broker_finish (broker_t *self, task_t *task, zj_state_t state,
 //  Build a failed payload [type, message, traceback] in self->tmp.
 void broker_error_payload (broker_t *self, const char *type, size_t tlen, const char *msg,
                            size_t mlen, const char *tb, size_t tblen);
+//  A task held by a worker was taken away by the broker (cancel, timeout):
+//  free its credit and owe the worker an ABORT for it (sent with the next
+//  flush). The task is unlinked; the caller finishes it.
+void broker_abort (broker_t *self, task_t *task);
+//  A task its worker no longer holds (lost worker, or missing from READY
+//  "held"), already unlinked: count the attempt, then requeue it in front
+//  of its level or fail it WorkerLost when no attempts are left. Returns
+//  true when it was requeued.
+bool broker_task_lost (broker_t *self, task_t *task, double now);
 //  A worker vanished or said goodbye: requeue or fail what it held and
 //  forget it. `why` goes to the log.
 void broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, double now);
@@ -115,5 +150,10 @@ void broker_commit (broker_t *self, double now);
 void clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now);
 void workers_handle (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg,
                      double now);
+//  Note the deadline of a task just dispatched with a timeout (timeouts.c).
+void timeouts_arm (broker_t *self, const task_t *task);
+//  Fail running tasks whose deadline passed, at most `max` per call.
+//  Returns how many were failed.
+size_t timeouts_check (broker_t *self, double now, size_t max);
 //  Build STATS_REPLY for `req` into enc (stats.c).
 void stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now);

@@ -4,6 +4,8 @@
 #include "broker_int.h"
 #include "report.h"
 #include "zj_config.h"
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static void
@@ -51,7 +53,7 @@ s_workers (broker_t *self, zj_enc_t *enc, double now)
     worker_t *w;
     while ((w = peers_worker_next (self->peers, &cursor))) {
         char hex[129];
-        zj_enc_map (enc, 8);
+        zj_enc_map (enc, 10);
         zj_enc_cstr (enc, "id");
         zj_enc_cstr (enc, peers_id_hex (&w->id, hex));
         zj_enc_cstr (enc, "name");
@@ -72,6 +74,22 @@ s_workers (broker_t *self, zj_enc_t *enc, double now)
         //  Seconds since the worker was last heard from.
         zj_enc_cstr (enc, "last_seen");
         zj_enc_double (enc, now - w->last_seen);
+        //  Judged as broker_tick judges it: whole intervals of silence
+        //  against liveness. "alive" while at most one beat was missed.
+        double interval = fmax (self->cfg.heartbeat, w->heartbeat);
+        double missed = interval > 0 ? floor ((now - w->last_seen) / interval) : 0;
+        if (missed < 0)
+            missed = 0;
+        double left = (double) self->cfg.liveness - missed;
+        char live[48];
+        if (missed < 2)
+            snprintf (live, sizeof live, "alive");
+        else
+            snprintf (live, sizeof live, "late %.0f/%u", missed, self->cfg.liveness);
+        zj_enc_cstr (enc, "liveness");
+        zj_enc_cstr (enc, live);
+        zj_enc_cstr (enc, "beats_left");
+        zj_enc_int (enc, left > 0 ? (int64_t) left : 0);
     }
 }
 
@@ -80,7 +98,7 @@ stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
 {
     const tasks_counters_t *k = tasks_counters (self->tasks);
     zj_enc_stats_begin (enc, req);
-    zj_enc_map (enc, 12);
+    zj_enc_map (enc, 14);
     zj_enc_cstr (enc, "version");
     zj_enc_cstr (enc, ZJ_VERSION);
     zj_enc_cstr (enc, "generation");
@@ -117,6 +135,10 @@ stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
     s_kv_uint (enc, "task_bytes", tasks_bytes (self->tasks));
     zj_enc_cstr (enc, "retention");
     zj_enc_double (enc, self->cfg.retention);
+    //  How workers are judged: seconds per beat, beats of silence allowed.
+    zj_enc_cstr (enc, "heartbeat");
+    zj_enc_double (enc, self->cfg.heartbeat);
+    s_kv_uint (enc, "liveness", self->cfg.liveness);
     //  The Prometheus page, for `zjob stats --format prometheus`.
     size_t mlen = 0;
     char *text = report_metrics (self, now, &mlen);

@@ -22,6 +22,51 @@ s_copy_clean (char *dst, size_t cap, zj_str_t src)
     dst[n] = '\0';
 }
 
+//  READY from a known worker listed the tickets it holds: every task we
+//  think it holds that is not listed (sent, and lost on the way or with a
+//  restarted worker process) goes the way of a lost worker's tasks.
+static void
+s_reconcile (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
+{
+    zj_str_t ticket;
+    while (zj_msg_next_held (msg, &ticket)) {
+        task_t *task;
+        if (tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task) == ZJ_STATE_RUNNING
+            && task->worker == &w->sw)
+            task->flags |= TASK_MARK;
+    }
+    if (!broker_scratch (self, w->sw.held ? w->sw.held : 1)) {
+        for (task_t *t = w->sw.head; t; t = t->next)
+            t->flags &= (uint8_t) ~TASK_MARK;
+        return;
+    }
+    task_t **gone = self->scratch_tasks;
+    uint32_t n = 0;
+    for (task_t *t = w->sw.head; t; t = t->next) {
+        if (!(t->flags & (TASK_MARK | TASK_UNSENT)))
+            gone[n++] = t;
+        t->flags &= (uint8_t) ~TASK_MARK;
+    }
+    size_t requeued = 0, failed = 0;
+    //  Newest first, each to the front of its level: the old order stays.
+    for (uint32_t i = n; i-- > 0;) {
+        task_t *task = gone[i];
+        sched_worker_release (self->sched, &w->sw, task);
+        if (broker_task_lost (self, task, now)) {
+            sched_requeue (self->sched, task);
+            requeued++;
+        }
+        else
+            failed++;
+    }
+    if (n) {
+        char hex[129];
+        log_warn ("worker lost tasks", "peer=%s worker=%s held=%u missing=%u requeued=%zu "
+                  "failed=%zu", peers_id_hex (&w->id, hex), w->name[0] ? w->name : "-",
+                  msg->nheld, n, requeued, failed);
+    }
+}
+
 static void
 s_ready (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg, double now)
 {
@@ -70,6 +115,8 @@ s_ready (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg, double
     w->pid = msg->pid;
     w->heartbeat = msg->heartbeat;
     w->last_seen = now;
+    if (!fresh && msg->has_held)
+        s_reconcile (self, w, msg, now);
     char hex[129];
     //  A registration is news; a repeated one (the worker's own retry) is not.
     log_emit (fresh ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, fresh ? "worker ready" : "worker ready again",
@@ -114,7 +161,17 @@ s_done (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
         if (out.state == ZJ_STATE_DONE) {
             static const uint8_t nil = 0xc0;
             //  The result's bytes are forwarded as they came, never decoded.
-            if (out.value.ptr)
+            if (self->cfg.max_result && out.value.len > self->cfg.max_result) {
+                char message[200];
+                int mlen = snprintf (message, sizeof message,
+                                     "the result is %zu bytes, over the broker's limit of "
+                                     "%zu (zjobd --max-result)", out.value.len,
+                                     self->cfg.max_result);
+                broker_error_payload (self, "TooLarge", 8, message, (size_t) mlen, "", 0);
+                broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
+                               zj_enc_size (self->tmp), now);
+            }
+            else if (out.value.ptr)
                 broker_finish (self, task, ZJ_STATE_DONE, out.value.ptr, out.value.len, now);
             else
                 broker_finish (self, task, ZJ_STATE_DONE, &nil, 1, now);

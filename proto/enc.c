@@ -296,8 +296,16 @@ void zj_enc_job (zj_enc_t *self, const zj_job_t *job)
 void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
                          int64_t pid, double heartbeat, uint32_t credit, uint32_t count)
 {
+    zj_enc_ready_held_begin (self, name, host, pid, heartbeat, credit, count, NULL, 0);
+}
+
+void zj_enc_ready_held_begin (zj_enc_t *self, const char *name, const char *host,
+                              int64_t pid, double heartbeat, uint32_t credit,
+                              uint32_t count, const zj_str_t *held, uint32_t nheld)
+{
     s_header (self, 6, ZJ_MSG_READY, 0);
-    zj_enc_map (self, (uint32_t) (name != NULL) + (host != NULL) + (pid > 0) + (heartbeat > 0));
+    zj_enc_map (self, (uint32_t) (name != NULL) + (host != NULL) + (pid > 0) + (heartbeat > 0)
+                      + (held != NULL));
     if (name) {
         zj_enc_cstr (self, "name");
         zj_enc_cstr (self, name);
@@ -313,6 +321,12 @@ void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
     if (heartbeat > 0) {
         zj_enc_cstr (self, "heartbeat");
         zj_enc_double (self, heartbeat);
+    }
+    if (held) {
+        zj_enc_cstr (self, "held");
+        zj_enc_array (self, nheld);
+        for (uint32_t i = 0; i < nheld; i++)
+            zj_enc_str (self, held[i].ptr, held[i].len);
     }
     zj_enc_uint (self, credit);
     zj_enc_array (self, count);

@@ -345,7 +345,8 @@ static bool s_parse_state (mpread_t *r, zj_str_t *ticket, zj_state_t *state,
     return s_skip_extra (r, extra, why);
 }
 
-//  READY's info map: "name", "host", "pid", "heartbeat"; other keys are ignored.
+//  READY's info map: "name", "host", "pid", "heartbeat", "held"; other keys
+//  are ignored.
 static bool s_parse_info (mpread_t *r, zj_msg_t *msg, const char **why)
 {
     uint32_t pairs;
@@ -381,8 +382,49 @@ static bool s_parse_info (mpread_t *r, zj_msg_t *msg, const char **why)
                 FAIL ("READY info heartbeat is not a number of seconds in (0, 3600]");
         }
         else
+        if (s_key_is (key, "held")) {
+            uint32_t nheld;
+            zj_str_t ticket;
+            if (!s_read_array (r, &nheld))
+                FAIL ("READY info held is not an array of tickets");
+            msg->has_held = true;
+            msg->nheld = msg->held_left = nheld;
+            msg->held_cur = r->p;
+            for (uint32_t k = 0; k < nheld; k++)
+                if (!s_read_ticket (r, &ticket, why))
+                    return false;
+        }
+        else
         if (!mpread_skip (r, ZJ_MAX_DEPTH))
             FAIL ("READY info holds a malformed value");
+    }
+    return true;
+}
+
+//  CANCEL's options map: "running" (bool); other keys are ignored.
+static bool s_parse_cancel_options (mpread_t *r, zj_msg_t *msg, const char **why)
+{
+    uint32_t pairs;
+    if (!s_read_map (r, &pairs))
+        FAIL ("CANCEL options is not a map");
+    for (uint32_t i = 0; i < pairs; i++) {
+        zj_str_t key = {NULL, 0};
+        if (mpread_at_str (r)) {
+            if (!s_read_str (r, &key))
+                FAIL ("CANCEL options hold a malformed key");
+        }
+        else
+        if (!mpread_skip (r, ZJ_MAX_DEPTH))
+            FAIL ("CANCEL options hold a malformed key");
+        if (key.ptr && s_key_is (key, "running")) {
+            mpread_item_t it;
+            if (!mpread_item (r, &it) || it.kind != MPREAD_BOOL)
+                FAIL ("CANCEL option running is not a bool");
+            msg->keep_running = !it.b;
+        }
+        else
+        if (!mpread_skip (r, ZJ_MAX_DEPTH))
+            FAIL ("CANCEL options hold a malformed value");
     }
     return true;
 }
@@ -567,6 +609,14 @@ static zj_err_t s_decode (const uint8_t *data, size_t size, size_t max_frame,
                 fields++;
             }
             break;
+        case ZJ_MSG_CANCEL:
+            ok = s_parse_list (&r, msg, why);
+            //  Optional options map; "running": false keeps running tasks.
+            if (ok && n - 3 > (uint32_t) fields) {
+                ok = s_parse_cancel_options (&r, msg, why);
+                fields++;
+            }
+            break;
         default:
             if (fields == 1)
                 ok = s_parse_list (&r, msg, why);
@@ -594,6 +644,7 @@ zj_err_t zj_msg_decode (const uint8_t *data, size_t size, size_t max_frame,
         //  Leave nothing a careless caller could iterate over.
         msg->left = 0;
         msg->cur = msg->end = NULL;
+        msg->held_left = 0;
     }
     return err;
 }
@@ -680,6 +731,21 @@ bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state)
     ||  !s_next_begin (msg, &r))
         return false;
     return s_next_end (msg, &r, s_parse_state (&r, ticket, state, &why));
+}
+
+bool zj_msg_next_held (zj_msg_t *msg, zj_str_t *ticket)
+{
+    const char *why;
+    if (msg->type != ZJ_MSG_READY || !msg->held_left || !msg->held_cur)
+        return false;
+    mpread_t r = { msg->held_cur, msg->end };
+    if (!s_read_ticket (&r, ticket, &why)) {
+        msg->held_left = 0;
+        return false;
+    }
+    msg->held_cur = r.p;
+    msg->held_left--;
+    return true;
 }
 
 //  Standalone values

@@ -118,6 +118,11 @@ typedef struct {
     int64_t pid;                //  worker's process id (0 when not given)
     double heartbeat;           //  worker's heartbeat interval, seconds (0 when not given)
     uint32_t credit;            //  tasks the worker may hold at once, >= 1
+    bool has_held;              //  info had "held": the tickets the worker holds
+    uint32_t nheld;             //  how many; read them with zj_msg_next_held
+    //  CANCEL
+    bool keep_running;          //  options {"running": false}: cancel queued
+                                //  tasks only (concurrent.futures semantics)
     //  ERROR
     zj_str_t err_code;          //  stable name, e.g. "QueueFull"
     zj_str_t err_message;       //  human text
@@ -127,6 +132,8 @@ typedef struct {
     const uint8_t *cur;         //  next list entry
     const uint8_t *end;         //  end of frame
     uint32_t left;              //  entries not yet read
+    const uint8_t *held_cur;    //  READY: next "held" ticket
+    uint32_t held_left;         //  READY: "held" tickets not yet read
 } zj_msg_t;
 
 //  Decode and fully validate one frame: version, type, every field's type,
@@ -150,6 +157,8 @@ bool zj_msg_next_outcome (zj_msg_t *msg, zj_outcome_t *out);       //  RESULT, D
 bool zj_msg_next_str (zj_msg_t *msg, zj_str_t *str);
 //  STATUS_REPLY, CANCEL_REPLY
 bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state);
+//  READY: the next ticket of info "held" (false when exhausted or absent).
+bool zj_msg_next_held (zj_msg_t *msg, zj_str_t *ticket);
 
 //  Validate that `data` holds exactly one msgpack object within the codec's
 //  limits (depth, counts vs bytes). Used on payloads before unpacking.
@@ -205,6 +214,12 @@ void zj_enc_job (zj_enc_t *self, const zj_job_t *job);
 //  broker then heartbeats this worker at least that often.
 void zj_enc_ready_begin (zj_enc_t *self, const char *name, const char *host,
                          int64_t pid, double heartbeat, uint32_t credit, uint32_t count);
+//  The same with info "held": the `nheld` tickets in held[] that the worker
+//  still holds (running, waiting, or finished with DONE not yet sent).
+//  held NULL leaves the key out; held non-NULL with nheld 0 sends [].
+void zj_enc_ready_held_begin (zj_enc_t *self, const char *name, const char *host,
+                              int64_t pid, double heartbeat, uint32_t credit,
+                              uint32_t count, const zj_str_t *held, uint32_t nheld);
 //  STATS_REPLY: header; then exactly one map built with the generic calls.
 void zj_enc_stats_begin (zj_enc_t *self, uint64_t req);
 

@@ -393,7 +393,9 @@ class Connection:
                     and e._ticket not in tickets:
                 tickets.append(e._ticket)
         if tickets:
-            self._request(_wire.CANCEL, [_wire.packb(tickets)], waiter)
+            # concurrent.futures cancels pending work only: running tasks stay.
+            self._request(_wire.CANCEL, [_wire.packb(tickets),
+                                         _wire.packb({"running": False})], waiter)
         elif waiter is not None:
             waiter.finish({})               # nothing left to cancel: final already
 

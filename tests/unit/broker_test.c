@@ -235,6 +235,223 @@ test_bad_frames (void)
     store_destroy (&store);
 }
 
+//  CANCEL [tickets] with options {"running": false}, req 7, in rig_enc.
+static void
+s_cancel_queued_only (const char *const *tickets, int n)
+{
+    zj_enc_reset (rig_enc);
+    zj_enc_array (rig_enc, 5);
+    zj_enc_uint (rig_enc, 1);
+    zj_enc_uint (rig_enc, ZJ_MSG_CANCEL);
+    zj_enc_uint (rig_enc, 7);
+    zj_enc_array (rig_enc, (uint32_t) n);
+    for (int i = 0; i < n; i++)
+        zj_enc_cstr (rig_enc, tickets[i]);
+    zj_enc_map (rig_enc, 2);
+    zj_enc_cstr (rig_enc, "other");
+    zj_enc_nil (rig_enc);
+    zj_enc_cstr (rig_enc, "running");
+    zj_enc_bool (rig_enc, false);
+}
+
+//  Submit n tasks of fn as C1 (req 1) and copy their tickets.
+static void
+s_submit_tickets (broker_t *b, const char *fn, int n, char (*t)[32], double now)
+{
+    rig_submit (b, "C1", 1, fn, n, 0, now);
+    rig_flush (b, now);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    zj_str_t s;
+    for (int i = 0; i < n && zj_msg_next_str (&msg, &s); i++)
+        rig_copy (t[i], s);
+}
+
+//  The first ticket of the nth ABORT to `worker` is `ticket`, and it has n.
+static void
+s_assert_abort (const char *worker, int nth, const char *ticket, uint32_t count)
+{
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find (worker, ZJ_MSG_ABORT, nth, &msg));
+    ASSERT_EQ (msg.count, count);
+    zj_str_t s;
+    ASSERT_TRUE (zj_msg_next_str (&msg, &s));
+    ASSERT_VIEWEQ (s, ticket);
+}
+
+static void
+test_cancel_running (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 2, "f", 0.0);
+    char t[4][32];
+    s_submit_tickets (b, "f", 4, t, 0.0);
+    //  t0, t1 run on W1. Cancel both running ones and a queued one: all
+    //  cancelled, one ABORT for the two, and the freed credit takes t3.
+    const char *cancel[] = {t[0], t[2], t[1]};
+    rig_tickets (ZJ_MSG_CANCEL, cancel, 3);
+    rig_in (b, BROKER_CLIENTS, "C2", 1.0);
+    rig_flush (b, 1.0);
+    zj_msg_t msg;
+    zj_str_t s;
+    zj_state_t st;
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_CANCEL_REPLY, 0, &msg));
+    for (int i = 0; i < 3; i++) {
+        ASSERT_TRUE (zj_msg_next_state (&msg, &s, &st));
+        ASSERT_EQ (st, ZJ_STATE_CANCELLED);
+    }
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_EQ (msg.count, 3);
+    zj_outcome_t out;
+    while (zj_msg_next_outcome (&msg, &out))
+        ASSERT_EQ (out.state, ZJ_STATE_CANCELLED);
+    s_assert_abort ("W1", 0, t[0], 2);
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_ABORT, 1, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    zj_job_t job;
+    ASSERT_TRUE (zj_msg_next_job (&msg, &job));
+    ASSERT_VIEWEQ (job.ticket, t[3]);
+    //  A DONE for the cancelled t0 crossing the ABORT is discarded: no
+    //  second outcome, and STATUS still says cancelled.
+    rig_done (b, "W1", (zj_str_t) {t[0], strlen (t[0])}, true, 1.1);
+    rig_flush (b, 1.1);
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    const char *status[] = {t[0]};
+    rig_tickets (ZJ_MSG_STATUS, status, 1);
+    rig_in (b, BROKER_CLIENTS, "C2", 1.2);
+    rig_flush (b, 1.2);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_STATUS_REPLY, 0, &msg));
+    ASSERT_TRUE (zj_msg_next_state (&msg, &s, &st));
+    ASSERT_EQ (st, ZJ_STATE_CANCELLED);
+    //  Cancelling it again is too late: cancelled, no second ABORT.
+    rig_tickets (ZJ_MSG_CANCEL, status, 1);
+    rig_in (b, BROKER_CLIENTS, "C2", 1.3);
+    rig_flush (b, 1.3);
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_ABORT, 0, &msg));
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
+static void
+test_timeout_backstop (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 2, "f", 0.0);
+    //  Two tasks with a 0.5 s timeout, one without.
+    zj_enc_submit_begin (rig_enc, 1, 3, NULL);
+    for (int i = 0; i < 3; i++) {
+        zj_task_t task = {.fn = {"f", 1}, .args = {(const uint8_t *) "\x91\x2a", 2},
+                          .timeout = i < 2 ? 0.5 : 0, .max_retries = -1};
+        zj_enc_task (rig_enc, &task);
+    }
+    rig_in (b, BROKER_CLIENTS, "C1", 0.0);
+    rig_flush (b, 0.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_SUBMITTED, 0, &msg));
+    char t[3][32];
+    zj_str_t s;
+    for (int i = 0; zj_msg_next_str (&msg, &s); i++)
+        rig_copy (t[i], s);
+    //  The worker answers t1 in time; t0 stays silent. Heartbeats keep
+    //  W1 alive. Grace is max(1 s, 2 heartbeats) = 2 s: nothing at 2.4 s.
+    rig_done (b, "W1", (zj_str_t) {t[1], strlen (t[1])}, true, 0.3);
+    rig_flush (b, 0.3);
+    for (double now = 0.5; now < 2.45; now += 0.5) {
+        zj_enc_simple (rig_enc, ZJ_MSG_HEARTBEAT, 0);
+        rig_in (b, BROKER_WORKERS, "W1", now);
+        broker_tick (b, now);
+        rig_flush (b, now);
+        ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+        ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_ABORT, 0, &msg));
+    }
+    //  Past 0.5 + 2: t0 fails TimeoutError, W1 gets ABORT, and t1's stale
+    //  deadline and t2 (no timeout, now running) change nothing.
+    broker_tick (b, 2.6);
+    rig_flush (b, 2.6);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_EQ (msg.count, 1);
+    zj_outcome_t out;
+    ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
+    ASSERT_VIEWEQ (out.ticket, t[0]);
+    ASSERT_EQ (out.state, ZJ_STATE_FAILED);
+    ASSERT_VIEWEQ (out.err_type, "TimeoutError");
+    ASSERT_VIEWEQ (out.err_message, "task exceeded its timeout of 0.5 s");
+    s_assert_abort ("W1", 0, t[0], 1);
+    broker_tick (b, 100.0);
+    rig_flush (b, 100.0);
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_ABORT, 0, &msg));
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
+//  READY again from W1 with info "held".
+static void
+s_ready_held (broker_t *b, const char *const *held, uint32_t n, double now)
+{
+    zj_str_t list[4];
+    for (uint32_t i = 0; i < n; i++)
+        list[i] = (zj_str_t) {held[i], strlen (held[i])};
+    zj_enc_ready_held_begin (rig_enc, "w", "host", 123, 0, 3, 1, list, n);
+    zj_enc_cstr (rig_enc, "f");
+    rig_in (b, BROKER_WORKERS, "W1", now);
+}
+
+static void
+test_ready_held (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);     //  max_retries 1
+    rig_ready (b, "W1", 3, "f", 0.0);
+    char t[3][32];
+    s_submit_tickets (b, "f", 3, t, 0.0);
+    //  W1 reconnects and says it holds only t1 (and a ticket we do not
+    //  know): t0 and t2 were lost on the way; they are queued again and,
+    //  the credit being free, sent again in the same turn.
+    const char *held[] = {t[1], "nope-1"};
+    s_ready_held (b, held, 2, 1.0);
+    rig_flush (b, 1.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_EQ (msg.count, 2);
+    zj_job_t job;
+    ASSERT_TRUE (zj_msg_next_job (&msg, &job));
+    ASSERT_VIEWEQ (job.ticket, t[0]);
+    ASSERT_TRUE (zj_msg_next_job (&msg, &job));
+    ASSERT_VIEWEQ (job.ticket, t[2]);
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    //  t1 is still W1's: its DONE counts.
+    rig_done (b, "W1", (zj_str_t) {t[1], strlen (t[1])}, true, 1.1);
+    rig_flush (b, 1.1);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    zj_outcome_t out;
+    ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
+    ASSERT_VIEWEQ (out.ticket, t[1]);
+    ASSERT_EQ (out.state, ZJ_STATE_DONE);
+    //  READY without "held" changes nothing.
+    rig_ready (b, "W1", 3, "f", 1.2);
+    rig_flush (b, 1.2);
+    ASSERT_TRUE (!rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    //  An empty "held": both lost a second time, past max_retries 1:
+    //  WorkerLost naming the attempts.
+    s_ready_held (b, NULL, 0, 1.3);
+    rig_flush (b, 1.3);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_EQ (msg.count, 2);
+    ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
+    ASSERT_EQ (out.state, ZJ_STATE_FAILED);
+    ASSERT_VIEWEQ (out.err_type, "WorkerLost");
+    ASSERT_VIEWEQ (out.err_message, "worker lost on each of 2 attempts");
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 static void
 test_fetch_cancel_expire (void)
 {
@@ -249,10 +466,11 @@ test_fetch_cancel_expire (void)
     zj_str_t s;
     for (int i = 0; zj_msg_next_str (&msg, &s); i++)
         rig_copy (t[i], s);
-    //  t0 is running on W1; t1 and t2 queued. Cancel t0 (too late), t1
-    //  (cancelled) and junk (unknown).
+    //  t0 is running on W1; t1 and t2 queued. Cancel, with running tasks
+    //  left alone ({"running": false}, as concurrent.futures does), t0
+    //  (too late), t1 (cancelled) and junk (unknown).
     const char *cancel[] = {t[0], t[1], "zzzz"};
-    rig_tickets (ZJ_MSG_CANCEL, cancel, 3);
+    s_cancel_queued_only (cancel, 3);
     rig_in (b, BROKER_CLIENTS, "C2", 1.0);
     rig_flush (b, 1.0);
     ASSERT_TRUE (rig_find ("C2", ZJ_MSG_CANCEL_REPLY, 0, &msg));
@@ -396,6 +614,9 @@ main (void)
     ZT_RUN (test_fetch_cancel_expire);
     ZT_RUN (test_send_failures);
     ZT_RUN (test_queue_full_new_function_twice);
+    ZT_RUN (test_cancel_running);
+    ZT_RUN (test_timeout_backstop);
+    ZT_RUN (test_ready_held);
     zj_enc_destroy (&rig_enc);
     return 0;
 }
