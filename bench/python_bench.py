@@ -16,6 +16,7 @@ speed; the numbers are for reading."""
 
 import argparse
 import concurrent.futures as cf
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -61,21 +62,15 @@ def wait_ready(ex, workers):
 
 
 def dask_available():
-    try:
-        import distributed  # noqa: F401
+    if importlib.util.find_spec("distributed"):
         return True, ""
-    except ImportError:
-        pass
     if os.geteuid() == 0 and shutil.which("apt-get"):
         r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
                             "python3-distributed"], capture_output=True, text=True,
                            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-        if r.returncode == 0:
-            try:
-                import distributed  # noqa: F401
-                return True, ""
-            except ImportError:
-                pass
+        importlib.invalidate_caches()
+        if r.returncode == 0 and importlib.util.find_spec("distributed"):
+            return True, ""
         return False, "apt-get install python3-distributed failed: " + r.stderr.strip()[-200:]
     return False, "python3-distributed is not installed (apt-get install python3-distributed)"
 
@@ -121,12 +116,14 @@ def measure(ex, fn, n, repeat):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build", default=os.environ.get("ZJOB_BUILD_DIR", os.path.join(ROOT, "build")),
+    ap.add_argument("--build",
+                    default=os.environ.get("ZJOB_BUILD_DIR", os.path.join(ROOT, "build")),
                     help="meson build directory with zjobd and zjob-worker (default ./build)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                     help="worker processes for every executor (default: CPUs)")
     ap.add_argument("--tasks", type=int, default=10000, help="no-op tasks per run (default 10000)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the best counts (default 3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per cell; the best counts (default 3)")
     ap.add_argument("--prefetch", type=int, default=1, help="zjob-worker --prefetch (default 1)")
     ap.add_argument("--no-dask", action="store_true", help="skip Dask")
     args = ap.parse_args()
