@@ -19,6 +19,9 @@ typedef struct {
     uint16_t max_retries;       //  requeues after worker loss, by default
     size_t max_frame;           //  largest frame accepted
     size_t max_queued;          //  queued tasks per function
+    size_t max_queued_per_client;   //  unfinished tasks one client may have; 0 = no limit
+    size_t max_args;            //  largest args of one task in bytes; 0 = no limit
+    size_t max_result;          //  largest result of one task in bytes; 0 = no limit
     size_t expire_batch;        //  records deleted per broker_expire call;
                                 //  0 = 8192 (a durable store wants fewer)
 } broker_config_t;

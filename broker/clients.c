@@ -73,6 +73,45 @@ s_resubmit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, dedup_entry_t *e
     peers_client_idle (self->peers, c);
 }
 
+//  Refuse a whole SUBMIT over the argument size or the client's share of
+//  unfinished tasks before any of it is accepted. True when refused.
+static bool
+s_over_limits (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
+{
+    char message[320];
+    zj_msg_t pass = *msg;
+    zj_task_t spec;
+    for (uint32_t i = 0; self->cfg.max_args && zj_msg_next_task (&pass, &spec); i++)
+        if (spec.args.len > self->cfg.max_args) {
+            snprintf (message, sizeof message,
+                      "task %u of the batch has %zu bytes of arguments, over the broker's "
+                      "limit of %zu; nothing was accepted: send smaller arguments (e.g. a "
+                      "path or URL) or raise zjobd --max-args", i, spec.args.len,
+                      self->cfg.max_args);
+            broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ETOOLARGE, message);
+            return true;
+        }
+    if (!self->cfg.max_queued_per_client)
+        return false;
+    client_t *c = peers_client_get (self->peers, id);
+    if (!c)
+        return false;
+    if (c->refs + msg->count <= self->cfg.max_queued_per_client) {
+        //  A record made just now goes again: the SUBMIT may still be
+        //  refused, and a client with no tasks needs none.
+        peers_client_idle (self->peers, c);
+        return false;
+    }
+    snprintf (message, sizeof message,
+              "this client has %zu unfinished tasks and the batch adds %u, over the "
+              "broker's limit of %zu per client; nothing was accepted: wait for results "
+              "or raise zjobd --max-queued-per-client", c->refs, msg->count,
+              self->cfg.max_queued_per_client);
+    peers_client_idle (self->peers, c);
+    broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_EQUEUEFULL, message);
+    return true;
+}
+
 static void
 s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
 {
@@ -96,6 +135,8 @@ s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
     }
     sched_fn_t **fns = self->scratch_fns;
     task_t **tasks = self->scratch_tasks;
+    if (s_over_limits (self, id, msg))
+        return;
     //  Pass 1: check the whole batch against the queue limits before
     //  accepting any of it.
     zj_msg_t first_pass = *msg;

@@ -32,6 +32,8 @@ struct loop {
     void *sock[2];              //  ROUTER sockets, by broker_sock_t
     char endpoint[2][256];      //  resolved bound endpoints
     uv_poll_t poll[2];          //  on each socket's ZMQ_FD
+    security_t *security;       //  CURVE keys and ZAP handler, or NULL
+    uv_poll_t zap_poll;         //  on the ZAP socket's ZMQ_FD
     uv_check_t check;           //  end of turn: flush
     uv_idle_t idle;             //  keeps turning while work is left
     uv_timer_t tick;            //  heartbeats and liveness
@@ -166,10 +168,22 @@ s_on_poll (uv_poll_t *handle, int status, int events)
         s_idle_set (self, true);
 }
 
+//  ZAP requests wait for an answer before a peer can send anything, so
+//  they are answered on every wake and every turn.
+static void
+s_on_zap (uv_poll_t *handle, int status, int events)
+{
+    loop_t *self = handle->data;
+    if (security_drain (self->security, DRAIN_BUDGET))
+        s_idle_set (self, true);
+}
+
 static void
 s_on_idle (uv_idle_t *handle)
 {
     loop_t *self = handle->data;
+    if (self->security)
+        security_drain (self->security, DRAIN_BUDGET);
     s_drain (self, BROKER_WORKERS, DRAIN_BUDGET);
     s_drain (self, BROKER_CLIENTS, DRAIN_BUDGET);
     if (self->expire_more)
@@ -184,6 +198,12 @@ s_on_check (uv_check_t *handle)
     //  Sending may have consumed the edge of new input: look again.
     more = s_readable (self, BROKER_WORKERS) || more;
     more = s_readable (self, BROKER_CLIENTS) || more;
+    if (self->security) {
+        int events = 0;
+        size_t size = sizeof events;
+        zmq_getsockopt (security_socket (self->security), ZMQ_EVENTS, &events, &size);
+        more = (events & ZMQ_POLLIN) || more;
+    }
     s_idle_set (self, more || self->expire_more);
 }
 
@@ -223,6 +243,12 @@ s_setup (loop_t *self, broker_sock_t which, const char *endpoint, size_t max_fra
     zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (self->security && !security_apply (self->security, sock, which)) {
+        *err = errno;
+        snprintf (why, why_len, "cannot make the %s socket a CURVE server: %s",
+                  s_sock_name[which], zmq_strerror (*err));
+        return false;
+    }
     if (zmq_bind (sock, endpoint) != 0) {
         *err = errno;
         snprintf (why, why_len, "cannot bind the %s socket to %s: %s; pick another endpoint with --%s",
@@ -236,25 +262,25 @@ s_setup (loop_t *self, broker_sock_t which, const char *endpoint, size_t max_fra
 }
 
 static bool
-s_poll_start (loop_t *self, broker_sock_t which, char *why, size_t why_len, int *err)
+s_poll_start (loop_t *self, void *sock, const char *name, uv_poll_t *poll, uv_poll_cb cb,
+              char *why, size_t why_len, int *err)
 {
     int fd = -1;
     size_t size = sizeof fd;
-    if (zmq_getsockopt (self->sock[which], ZMQ_FD, &fd, &size) != 0) {
+    if (zmq_getsockopt (sock, ZMQ_FD, &fd, &size) != 0) {
         *err = errno;
-        snprintf (why, why_len, "cannot get the %s socket's ZMQ_FD: %s", s_sock_name[which],
+        snprintf (why, why_len, "cannot get the %s socket's ZMQ_FD: %s", name,
                   zmq_strerror (*err));
         return false;
     }
-    int rc = uv_poll_init (&self->uv, &self->poll[which], fd);
+    int rc = uv_poll_init (&self->uv, poll, fd);
     if (rc == 0) {
-        self->poll[which].data = self;
-        rc = uv_poll_start (&self->poll[which], UV_READABLE, s_on_poll);
+        poll->data = self;
+        rc = uv_poll_start (poll, UV_READABLE, cb);
     }
     if (rc != 0) {
         *err = EIO;
-        snprintf (why, why_len, "cannot poll the %s socket: %s", s_sock_name[which],
-                  uv_strerror (rc));
+        snprintf (why, why_len, "cannot poll the %s socket: %s", name, uv_strerror (rc));
         return false;
     }
     return true;
@@ -287,14 +313,31 @@ loop_new (const loop_config_t *config, broker_t *broker, char *why, size_t why_l
         free (self);
         return NULL;
     }
+    //  The ZAP handler binds first: a CURVE socket that finds none
+    //  admits every key.
+    if (config->curve) {
+        self->security = security_new (config->curve, self->ctx, why, why_len);
+        if (!self->security) {
+            *err = EINVAL;
+            loop_destroy (&self);
+            return NULL;
+        }
+    }
     if (!s_setup (self, BROKER_CLIENTS, config->clients, config->max_frame, why, why_len, err)
         || !s_setup (self, BROKER_WORKERS, config->workers, config->max_frame, why, why_len, err)
-        || !s_poll_start (self, BROKER_CLIENTS, why, why_len, err)
-        || !s_poll_start (self, BROKER_WORKERS, why, why_len, err)) {
+        || !s_poll_start (self, self->sock[BROKER_CLIENTS], "clients", &self->poll[BROKER_CLIENTS],
+                          s_on_poll, why, why_len, err)
+        || !s_poll_start (self, self->sock[BROKER_WORKERS], "workers", &self->poll[BROKER_WORKERS],
+                          s_on_poll, why, why_len, err)
+        || (self->security
+            && !s_poll_start (self, security_socket (self->security), "ZAP", &self->zap_poll,
+                              s_on_zap, why, why_len, err))) {
         self->stopping = true;
         for (int i = 0; i < 2; i++)
             if (self->poll[i].data == self)     //  set once initialised
                 uv_close ((uv_handle_t *) &self->poll[i], NULL);
+        if (self->zap_poll.data == self)
+            uv_close ((uv_handle_t *) &self->zap_poll, NULL);
         uv_run (&self->uv, UV_RUN_DEFAULT);
         loop_destroy (&self);
         return NULL;
@@ -324,6 +367,7 @@ loop_destroy (loop_t **self_p)
     for (int i = 0; i < 2; i++)
         if (self->sock[i])
             zmq_close (self->sock[i]);
+    security_destroy (&self->security);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     if (uv_loop_close (&self->uv) != 0)
@@ -362,6 +406,8 @@ loop_stop (loop_t *self)
     self->stopping = true;
     for (int i = 0; i < 2; i++)
         uv_close ((uv_handle_t *) &self->poll[i], NULL);
+    if (self->security)
+        uv_close ((uv_handle_t *) &self->zap_poll, NULL);
     uv_close ((uv_handle_t *) &self->check, NULL);
     uv_close ((uv_handle_t *) &self->idle, NULL);
     uv_close ((uv_handle_t *) &self->tick, NULL);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <uv.h>
 #include "broker.h"
+#include "security.h"
 
 typedef struct loop loop_t;
 
@@ -15,11 +16,14 @@ typedef struct {
     const char *workers;        //  endpoint to bind the worker socket to
     size_t max_frame;           //  ZMQ_MAXMSGSIZE
     double heartbeat;           //  seconds; timers tick a few times per interval
+    const security_config_t *curve; //  CURVE keys and allow-lists, or NULL for none
 } loop_config_t;
 
 //  Create the sockets and bind them; `broker` is borrowed and must outlive
 //  the loop. On failure returns NULL, writes a one-line reason into `why`
-//  and sets *err to the errno value (EINVAL for a bad endpoint).
+//  and sets *err to the errno value (EINVAL for a bad endpoint or key
+//  file). With config->curve, both sockets are CURVE servers and a ZAP
+//  handler on the loop admits only the listed keys (security.h).
 loop_t *loop_new (const loop_config_t *config, broker_t *broker, char *why, size_t why_len,
                   int *err);
 //  Close the sockets (waiting at most half a second for queued messages)

@@ -18,6 +18,7 @@
 #include "msg.h"
 #include "notify.h"
 #include "report.h"
+#include "security.h"
 #include "state.h"
 #include "store.h"
 #include "ticket.h"
@@ -30,6 +31,7 @@ typedef struct {
     const char *workers;        //  --workers
     const char *endpoints_file; //  --endpoints-file, or NULL
     const char *metrics;        //  --metrics ADDR:PORT, or NULL
+    security_config_t curve;    //  --curve-secret, --client-keys, --worker-keys
     broker_config_t broker;     //  the core's settings
     state_config_t state;       //  --state-dir, --durability
     log_level_t log_level;      //  --log-level
@@ -57,6 +59,19 @@ s_usage (FILE *out)
         "  --max-retries N       requeues of a task whose worker was lost (default 3)\n"
         "  --max-frame BYTES     largest message accepted (default %u)\n"
         "  --max-queued N        queued tasks per function (default 10000000)\n"
+        "  --max-queued-per-client N\n"
+        "                        unfinished tasks one client connection may have\n"
+        "                        (default 1000000); a SUBMIT over it gets QueueFull\n"
+        "  --max-args BYTES      largest arguments of one task (default 16 MiB); a\n"
+        "                        SUBMIT with a larger one is refused whole: TooLarge\n"
+        "  --max-result BYTES    largest result of one task (default 16 MiB); a larger\n"
+        "                        one makes the task fail with TooLarge\n"
+        "  --curve-secret FILE   the broker's secret certificate (NAME.key_secret from\n"
+        "                        zjob keygen NAME): both sockets require CURVE, which\n"
+        "                        encrypts and authenticates every connection\n"
+        "  --client-keys DIR     public certificates (NAME.key) of admitted clients\n"
+        "  --worker-keys DIR     public certificates of admitted workers; a key in only\n"
+        "                        one list cannot use the other socket (docs/security.md)\n"
         "  --metrics ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
         "                        (e.g. 127.0.0.1:9464; port 0 picks a free port)\n"
         "  --state-dir DIR       where the store (DIR/zjob.db) lives; made when missing;\n"
@@ -135,7 +150,8 @@ static int
 s_parse (int argc, char **argv, config_t *cfg)
 {
     enum { O_CLIENTS = 256, O_WORKERS, O_ENDPOINTS, O_RETENTION, O_HEARTBEAT, O_LIVENESS,
-           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION, O_STATE_DIR, O_DURABILITY, O_METRICS };
+           O_RETRIES, O_FRAME, O_QUEUED, O_LOG, O_HELP, O_VERSION, O_STATE_DIR, O_DURABILITY, O_METRICS,
+           O_PER_CLIENT, O_ARGS, O_RESULT, O_SECRET, O_CLIENT_KEYS, O_WORKER_KEYS };
     //  Every flag but help and version is a config key too: list new
     //  ones in s_conf_keys.
     static const struct option opts[] = {
@@ -152,6 +168,12 @@ s_parse (int argc, char **argv, config_t *cfg)
         {"state-dir", required_argument, NULL, O_STATE_DIR},
         {"durability", required_argument, NULL, O_DURABILITY},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"max-queued-per-client", required_argument, NULL, O_PER_CLIENT},
+        {"max-args", required_argument, NULL, O_ARGS},
+        {"max-result", required_argument, NULL, O_RESULT},
+        {"curve-secret", required_argument, NULL, O_SECRET},
+        {"client-keys", required_argument, NULL, O_CLIENT_KEYS},
+        {"worker-keys", required_argument, NULL, O_WORKER_KEYS},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -165,6 +187,25 @@ s_parse (int argc, char **argv, config_t *cfg)
             case O_WORKERS: cfg->workers = optarg; break;
             case O_ENDPOINTS: cfg->endpoints_file = optarg; break;
             case O_METRICS: cfg->metrics = optarg; break;
+            case O_SECRET: cfg->curve.secret_file = optarg; break;
+            case O_CLIENT_KEYS: cfg->curve.client_keys = optarg; break;
+            case O_WORKER_KEYS: cfg->curve.worker_keys = optarg; break;
+            case O_PER_CLIENT:
+                if (!s_parse_uint (optarg, 1, SIZE_MAX, &u)) {
+                    s_usage_error ("%s needs a whole number >= 1, got '%s'", "--max-queued-per-client", optarg);
+                    return EXIT_USAGE;
+                }
+                cfg->broker.max_queued_per_client = (size_t) u;
+                break;
+            case O_ARGS:
+            case O_RESULT:
+                if (!s_parse_uint (optarg, 1, SIZE_MAX, &u)) {
+                    s_usage_error ("%s needs a byte count >= 1, got '%s'",
+                                   c == O_ARGS ? "--max-args" : "--max-result", optarg);
+                    return EXIT_USAGE;
+                }
+                *(c == O_ARGS ? &cfg->broker.max_args : &cfg->broker.max_result) = (size_t) u;
+                break;
             case O_RETENTION:
                 if (!s_parse_double (optarg, 0, &cfg->broker.retention)) {
                     s_usage_error ("%s needs a number of seconds >= 0, got '%s'", "--retention", optarg);
@@ -243,6 +284,8 @@ static const conffile_key_t s_conf_keys[] = {
     {"retention", false}, {"heartbeat", false}, {"liveness", false},
     {"max-retries", false}, {"max-frame", false}, {"max-queued", false},
     {"log-level", false}, {"state-dir", false}, {"durability", false}, {"metrics", false},
+    {"max-queued-per-client", false}, {"max-args", false}, {"max-result", false},
+    {"curve-secret", false}, {"client-keys", false}, {"worker-keys", false},
 };
 
 //  conffile_check_fn: one config entry, parsed alone into scratch settings.
@@ -288,6 +331,31 @@ s_write_endpoints (const char *path, const char *clients, const char *workers)
         return false;
     }
     return true;
+}
+
+//  A socket reachable from other machines without CURVE hands every
+//  task's arguments to whoever connects: say so where operators look.
+static void
+s_warn_open (const config_t *cfg, const char *clients, const char *workers)
+{
+    if (cfg->curve.secret_file)
+        return;
+    const char *eps[2] = {clients, workers};
+    for (int i = 0; i < 2; i++) {
+        if (security_endpoint_local (eps[i]))
+            continue;
+        const char *port = strrchr (eps[i], ':');
+        log_warn ("no authentication",
+                  "socket=%s endpoint=%s why=\"the %s socket is bound to a non-loopback "
+                  "address without CURVE: anyone who can reach port %s can %s\" "
+                  "hint=\"configure --curve-secret, --client-keys and --worker-keys "
+                  "(docs/security.md), or bind 127.0.0.1\"",
+                  i ? "workers" : "clients", eps[i], i ? "workers" : "clients",
+                  port ? port + 1 : "?",
+                  i ? "register as a worker and read every task's arguments and "
+                      "forge their results"
+                    : "submit tasks, and read or cancel any task's result");
+    }
 }
 
 typedef struct {
@@ -337,6 +405,9 @@ main (int argc, char **argv)
             .max_retries = 3,
             .max_frame = ZJ_MAX_FRAME_DEFAULT,
             .max_queued = 10000000,
+            .max_queued_per_client = 1000000,
+            .max_args = 16u << 20,
+            .max_result = 16u << 20,
         },
         .state = {.durability = STATE_NORMAL},
         .log_level = LOG_LEVEL_INFO,
@@ -349,6 +420,11 @@ main (int argc, char **argv)
     status = s_parse (argc, argv, &cfg);
     if (status >= 0)
         return status;
+    if (!cfg.curve.secret_file && (cfg.curve.client_keys || cfg.curve.worker_keys)) {
+        s_usage_error ("%s%s need --curve-secret FILE: without the broker's key pair no "
+                       "key can be checked", "--client-keys and --worker-keys", "");
+        return EXIT_USAGE;
+    }
     log_init ("zjobd", cfg.log_level);
     signal (SIGPIPE, SIG_IGN);
 
@@ -393,6 +469,7 @@ main (int argc, char **argv)
         .workers = cfg.workers,
         .max_frame = cfg.broker.max_frame,
         .heartbeat = cfg.broker.heartbeat,
+        .curve = cfg.curve.secret_file ? &cfg.curve : NULL,
     };
     char why[512];
     int err = 0;
@@ -440,8 +517,10 @@ main (int argc, char **argv)
     sig.sigint.data = sig.sigterm.data = &sig;
     uv_signal_start (&sig.sigint, s_on_signal, SIGINT);
     uv_signal_start (&sig.sigterm, s_on_signal, SIGTERM);
-    log_info ("listening", "clients=%s workers=%s generation=%s store=%s", clients, workers,
-              broker_generation (broker), store->ops->name);
+    log_info ("listening", "clients=%s workers=%s generation=%s store=%s curve=%s", clients,
+              workers, broker_generation (broker), store->ops->name,
+              cfg.curve.secret_file ? "on" : "off");
+    s_warn_open (&cfg, clients, workers);
     //  Ready for systemd once bound and announced (NULL on OOM: no-op).
     sig.notify = notify_new (loop_uv (loop), s_status, broker);
     notify_ready (sig.notify);

@@ -161,7 +161,17 @@ s_done (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
         if (out.state == ZJ_STATE_DONE) {
             static const uint8_t nil = 0xc0;
             //  The result's bytes are forwarded as they came, never decoded.
-            if (out.value.ptr)
+            if (self->cfg.max_result && out.value.len > self->cfg.max_result) {
+                char message[200];
+                int mlen = snprintf (message, sizeof message,
+                                     "the result is %zu bytes, over the broker's limit of "
+                                     "%zu (zjobd --max-result)", out.value.len,
+                                     self->cfg.max_result);
+                broker_error_payload (self, "TooLarge", 8, message, (size_t) mlen, "", 0);
+                broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
+                               zj_enc_size (self->tmp), now);
+            }
+            else if (out.value.ptr)
                 broker_finish (self, task, ZJ_STATE_DONE, out.value.ptr, out.value.len, now);
             else
                 broker_finish (self, task, ZJ_STATE_DONE, &nil, 1, now);
