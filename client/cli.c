@@ -2,6 +2,7 @@
 //  cli - the zjob command. Parses with cli_args, calls libzjob, prints;
 //  every broker interaction is a libzjob call. The only file in client/
 //  that decides the process's exit code.
+#include <czmq.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli_args.h"
@@ -568,6 +570,75 @@ done:
 }
 
 //  ---------------------------------------------------------------------
+//  Keys
+
+static int s_cmd_keygen (const char *name)
+{
+    char pub[4096], sec[4096];
+    if (snprintf (pub, sizeof pub, "%s.key", name) >= (int) sizeof pub
+        || snprintf (sec, sizeof sec, "%s.key_secret", name) >= (int) sizeof sec) {
+        fprintf (stderr, "zjob: keygen: the name '%s' is too long\n", name);
+        return CLI_EXIT_USAGE;
+    }
+    if (access (pub, F_OK) == 0 || access (sec, F_OK) == 0) {
+        fprintf (stderr, "zjob: keygen: %s or %s exists already; a new key would lock out "
+                 "whoever holds the old one: remove them first or pick another NAME\n", pub, sec);
+        return CLI_EXIT_FAILED;
+    }
+    zcert_t *cert = zcert_new ();
+    if (!cert) {
+        fprintf (stderr, "zjob: keygen: cannot make a key pair (libzmq without CURVE?)\n");
+        return CLI_EXIT_FAILED;
+    }
+    char host[256] = "";
+    gethostname (host, sizeof host - 1);
+    zcert_set_meta (cert, "name", "%s", name);
+    zcert_set_meta (cert, "host", "%s", host);
+    //  The secret file is born private: nobody else may read it, ever.
+    mode_t old = umask (077);
+    int rc = zcert_save (cert, pub);
+    umask (old);
+    zcert_destroy (&cert);
+    if (rc != 0 || chmod (pub, 0644) != 0) {
+        fprintf (stderr, "zjob: keygen: cannot write %s and %s: %s\n", pub, sec, strerror (errno));
+        return CLI_EXIT_FAILED;
+    }
+    printf ("%s\n%s\n", pub, sec);
+    return CLI_EXIT_OK;
+}
+
+//  Check the key files before connecting, to say which one is wrong.
+static bool s_keys_ok (const cli_args_t *args)
+{
+    if (!args->curve_secret && !args->broker_key)
+        return true;
+    if (!args->curve_secret || !args->broker_key) {
+        fprintf (stderr, "zjob: CURVE needs both --curve-secret FILE (ours) and --broker-key "
+                 "FILE (the broker's public certificate), or ZJOB_CURVE_SECRET and "
+                 "ZJOB_BROKER_KEY\n");
+        return false;
+    }
+    const char *files[2] = {args->curve_secret, args->broker_key};
+    for (int i = 0; i < 2; i++) {
+        zcert_t *cert = zcert_load (files[i]);
+        bool loaded = cert != NULL;
+        bool secret = cert && strspn (zcert_secret_txt (cert), "0") != 40;
+        zcert_destroy (&cert);
+        if (!loaded && access (files[i], R_OK) != 0) {
+            fprintf (stderr, "zjob: cannot read %s %s: %s\n",
+                     i ? "--broker-key" : "--curve-secret", files[i], strerror (errno));
+            return false;
+        }
+        if (i == 0 && !secret) {
+            fprintf (stderr, "zjob: --curve-secret %s holds no secret key: give the "
+                     "NAME.key_secret file that zjob keygen NAME wrote\n", files[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+//  ---------------------------------------------------------------------
 
 int main (int argc, char **argv)
 {
@@ -591,8 +662,25 @@ int main (int argc, char **argv)
         cli_args_fini (&args);
         return usage_error ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
+    if (args.cmd == CLI_KEYGEN) {
+        int code = s_cmd_keygen (args.keygen_name);
+        cli_args_fini (&args);
+        return code;
+    }
+    const char *env = getenv ("ZJOB_CURVE_SECRET");
+    if (!args.curve_secret && env && *env)
+        args.curve_secret = env;
+    env = getenv ("ZJOB_BROKER_KEY");
+    if (!args.broker_key && env && *env)
+        args.broker_key = env;
+    if (!s_keys_ok (&args)) {
+        cli_args_fini (&args);
+        return CLI_EXIT_USAGE;
+    }
     zj_client_opts_t opts = {.connect_timeout = args.connect_timeout,
-                             .reconnect_timeout = args.reconnect_timeout};
+                             .reconnect_timeout = args.reconnect_timeout,
+                             .curve_secret_file = args.curve_secret,
+                             .broker_key_file = args.broker_key};
     zj_err_t err;
     cli_t cli = {.args = &args};
     cli.client = zj_client_new (args.broker, &opts, &err);

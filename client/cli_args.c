@@ -25,6 +25,8 @@ typedef enum {
     OPT_CHUNKSIZE,
     OPT_JSON,
     OPT_FORMAT,
+    OPT_CURVE_SECRET,
+    OPT_BROKER_KEY,
 } opt_id_t;
 
 #define CMD(c) (1u << (c))
@@ -48,11 +50,14 @@ static const struct {
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
     {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES)},
     {"format", OPT_FORMAT, true, CMD (CLI_STATS)},
+    {"curve-secret", OPT_CURVE_SECRET, true, ALL_CMDS},
+    {"broker-key", OPT_BROKER_KEY, true, ALL_CMDS},
 };
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
 static const char *s_names[] = {"", "run", "submit", "result", "status",
-                                "cancel", "map", "stats", "workers", "queues", "help"};
+                                "cancel", "map", "stats", "workers", "queues", "keygen",
+                                "help"};
 
 const char *cli_cmd_name (cli_cmd_t cmd)
 {
@@ -151,6 +156,12 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             if (strcmp (value, "json") != 0 && strcmp (value, "prometheus") != 0)
                 return s_fail (self, "--format wants json or prometheus, not '%s'", value);
             self->prometheus = strcmp (value, "prometheus") == 0;
+            return true;
+        case OPT_CURVE_SECRET:
+        case OPT_BROKER_KEY:
+            if (!*value)
+                return s_fail (self, "--%s wants a certificate file (see zjob keygen)", name);
+            *(id == OPT_CURVE_SECRET ? &self->curve_secret : &self->broker_key) = value;
             return true;
     }
     return false;
@@ -261,6 +272,11 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
                 return s_fail (self, "zjob %s takes no operands ('%s')", s_names[self->cmd],
                                ops[0]);
             return true;
+        case CLI_KEYGEN:
+            if (nops != 1 || !*ops[0])
+                return s_fail (self, "zjob keygen needs exactly one NAME");
+            self->keygen_name = ops[0];
+            return true;
         case CLI_HELP:
             if (nops > 1)
                 return s_fail (self, "zjob help takes at most one COMMAND");
@@ -300,6 +316,10 @@ void cli_args_fini (cli_args_t *self)
     "                         default " CLI_DEFAULT_BROKER ")\n" \
     "  --connect-timeout SEC  give up on an unreachable broker after SEC seconds\n" \
     "                         (default 5)\n" \
+    "  --curve-secret FILE    this client's secret certificate (NAME.key_secret from\n" \
+    "                         zjob keygen; env ZJOB_CURVE_SECRET): talk CURVE\n" \
+    "  --broker-key FILE      the broker's public certificate (NAME.key; env\n" \
+    "                         ZJOB_BROKER_KEY); needed with --curve-secret\n" \
     "  --reconnect-timeout SEC\n" \
     "                         when the broker goes away while zjob waits, keep\n" \
     "                         reconnecting this long (default 60): a broker that\n" \
@@ -323,6 +343,7 @@ static const char *s_usage[] = {
     [CLI_STATS] = "usage: zjob stats [--format json|prometheus]",
     [CLI_WORKERS] = "usage: zjob workers [--json]",
     [CLI_QUEUES] = "usage: zjob queues [--json]",
+    [CLI_KEYGEN] = "usage: zjob keygen NAME",
     [CLI_HELP] = "usage: zjob help [COMMAND]",
 };
 
@@ -343,6 +364,7 @@ static const char *s_help[] = {
         "  stats               print the broker's statistics as JSON\n"
         "  workers             list the workers: host, pid, functions, credit, load\n"
         "  queues              list the queues: depth, oldest task, counts\n"
+        "  keygen NAME         write a CURVE key pair: NAME.key, NAME.key_secret\n"
         "  help [COMMAND]      show help for a command\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_RUN] =
@@ -446,6 +468,16 @@ static const char *s_help[] = {
         "Options:\n"
         "  --json  print the broker's queue list as JSON instead, for scripts\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
+    [CLI_KEYGEN] =
+        "usage: zjob keygen NAME\n"
+        "\n"
+        "Write a new CURVE key pair: NAME.key (the public certificate: copy it to the\n"
+        "broker's --client-keys or --worker-keys directory, or give a broker's to\n"
+        "clients and workers as --broker-key) and NAME.key_secret (the secret one,\n"
+        "mode 600: it stays on this machine, given as --curve-secret). Refuses to\n"
+        "overwrite existing files. Needs no broker. See docs/security.md.\n"
+        "\n"
+        "Exit codes: 0 written; 1 could not write; 2 usage error.\n",
     [CLI_HELP] = NULL,
 };
 

@@ -35,6 +35,7 @@ typedef enum {
     CLI_STATS,
     CLI_WORKERS,
     CLI_QUEUES,
+    CLI_KEYGEN,
     CLI_HELP,
 } cli_cmd_t;
 
@@ -57,6 +58,9 @@ typedef struct {
     size_t chunksize;           //  map --chunksize; default 1
     bool json;                  //  workers, queues --json: for scripts
     bool prometheus;            //  stats --format prometheus: the metrics page
+    const char *curve_secret;   //  --curve-secret FILE: our certificate, or NULL
+    const char *broker_key;     //  --broker-key FILE: the broker's public one, or NULL
+    const char *keygen_name;    //  keygen NAME: the file name stem; borrowed
     char error[256];            //  the usage error when parsing failed
 } cli_args_t;
 

@@ -208,6 +208,9 @@ zj_client_t *zj_client_new (const char *endpoint, const zj_client_opts_t *opts, 
             self->opts.batch = opts->batch;
         if (opts->reconnect_timeout > 0)
             self->opts.reconnect_timeout = opts->reconnect_timeout;
+        //  Borrowed until zj__io_start has read the files.
+        self->opts.curve_secret_file = opts->curve_secret_file;
+        self->opts.broker_key_file = opts->broker_key_file;
     }
     s_make_id (self->id);
     pthread_once (&s_log_once, s_log_setup);

@@ -83,6 +83,10 @@ struct zj_client {
     void *ctx;                  //  private ZeroMQ context
     void *sock;                 //  the DEALER; only the I/O thread uses it once started
     void *monitor;              //  PAIR receiving the DEALER's disconnect events, or NULL
+    bool curve;                 //  connect with CURVE: the keys below are set
+    uint8_t curve_public[32];   //  our public key
+    uint8_t curve_secret[32];   //  our secret key
+    uint8_t curve_server[32];   //  the broker's public key
     unsigned monitor_seq;       //  makes each monitor's inproc endpoint unique
     zj_enc_t *enc;              //  reused encoder
     zj__req_t *sendq;           //  taken from queue, not yet sent (socket full)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <czmq.h>
 #include <zmq.h>
 #include "link.h"
 #include "log.h"
@@ -149,6 +150,31 @@ static void s_monitor_open (zj_client_t *self)
                zmq_strerror (errno));
 }
 
+//  Read the key files named in the options into self (the names are
+//  borrowed from the caller of zj_client_new: cleared afterwards).
+static zj_err_t s_curve_load (zj_client_t *self)
+{
+    const char *secret_file = self->opts.curve_secret_file;
+    const char *broker_file = self->opts.broker_key_file;
+    self->opts.curve_secret_file = self->opts.broker_key_file = NULL;
+    if (!secret_file && !broker_file)
+        return ZJ_OK;
+    if (!secret_file || !broker_file || !zmq_has ("curve"))
+        return ZJ_EINVAL;
+    zcert_t *mine = zcert_load (secret_file);
+    zcert_t *broker = zcert_load (broker_file);
+    bool ok = mine && broker && strspn (zcert_secret_txt (mine), "0") != 40;
+    if (ok) {
+        memcpy (self->curve_public, zcert_public_key (mine), 32);
+        memcpy (self->curve_secret, zcert_secret_key (mine), 32);
+        memcpy (self->curve_server, zcert_public_key (broker), 32);
+        self->curve = true;
+    }
+    zcert_destroy (&mine);
+    zcert_destroy (&broker);
+    return ok ? ZJ_OK : ZJ_EINVAL;
+}
+
 bool zj__io_socket_open (zj_client_t *self)
 {
     void *sock = zmq_socket (self->ctx, ZMQ_DEALER);
@@ -166,6 +192,11 @@ bool zj__io_socket_open (zj_client_t *self)
     //  The same routing id on every socket of this client: a broker that
     //  did not restart (ROUTER_HANDOVER) keeps its subscriptions for us.
     zmq_setsockopt (sock, ZMQ_ROUTING_ID, self->id, strlen (self->id));
+    if (self->curve) {
+        zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, self->curve_server, 32);
+        zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, self->curve_public, 32);
+        zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, self->curve_secret, 32);
+    }
     if (zmq_connect (sock, self->endpoint) != 0) {
         int err = errno;
         linger = 0;
@@ -478,6 +509,9 @@ static void *s_main (void *arg)
 zj_err_t zj__io_start (zj_client_t *self)
 {
     self->next_req = 1;
+    zj_err_t rc = s_curve_load (self);
+    if (rc != ZJ_OK)
+        return rc;
     self->ctx = zmq_ctx_new ();
     self->enc = zj_enc_new ();
     if (!self->ctx || !self->enc)

@@ -173,6 +173,11 @@ void zj__link_heard (zj_client_t *self, double now)
 
 void zj__link_gone (zj_client_t *self, double now, const char *why)
 {
+    //  Never answered on this connection: a refused CURVE handshake, or a
+    //  broker that went away before answering. ZeroMQ tries again by
+    //  itself and connect_timeout decides, as for a broker not there.
+    if (self->link == ZJ__LINK_CONNECTING)
+        return;
     if (self->link == ZJ__LINK_RECONNECTING) {
         //  What the probe reached is going away too: the next attempt.
         zj__io_socket_close (self, true);

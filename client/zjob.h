@@ -61,6 +61,14 @@ typedef struct {
     uint32_t batch;             //  most tasks in one SUBMIT; default 1000
     double reconnect_timeout;   //  seconds to keep reconnecting to a lost broker before
                                 //  pending futures fail with ZJ_EBROKERLOST; default 60
+    const char *curve_secret_file;  //  this client's secret certificate (NAME.key_secret
+                                //  from `zjob keygen NAME`), or NULL for no CURVE; read
+                                //  by zj_client_new, which fails with ZJ_EINVAL when it
+                                //  or broker_key_file is unreadable or only one is given
+    const char *broker_key_file;    //  the broker's public certificate (NAME.key); with
+                                //  both set, every byte to and from the broker is
+                                //  encrypted and a broker without the matching secret
+                                //  key is unreachable (docs/security.md)
 } zj_client_opts_t;
 
 //  Connect to the broker's client endpoint (e.g. "tcp://127.0.0.1:5555").
