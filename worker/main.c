@@ -37,7 +37,7 @@ s_self_exe (char *path, size_t size)
 static const conffile_key_t s_conf_keys[] = {
     {"broker", false}, {"exec", true}, {"serve", false}, {"procs", false}, {"concurrency", false},
     {"prefetch", false}, {"name", false}, {"heartbeat", false}, {"liveness", false},
-    {"max-frame", false}, {"log-level", false},
+    {"max-frame", false}, {"log-level", false}, {"curve-secret", false}, {"broker-key", false},
 };
 
 //  conffile_check_fn: one config entry, parsed alone.

@@ -2,6 +2,7 @@
 //  options - zjob-worker flags; see options.h. Accepts `--flag VALUE`
 //  and `--flag=VALUE`; every error names the flag and the fix.
 #include "options.h"
+#include <czmq.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +48,11 @@ options_usage (FILE *out)
 "                      the worker reconnects (default 5)\n"
 "  --max-frame BYTES   largest message accepted from the broker (default %u)\n"
 "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+"  --curve-secret FILE this worker's secret certificate (NAME.key_secret from\n"
+"                      `zjob keygen NAME`; NAME.key goes in the directory of\n"
+"                      zjobd --worker-keys): talk CURVE to the broker\n"
+"  --broker-key FILE   the broker's public certificate; needed with\n"
+"                      --curve-secret (see docs/security.md)\n"
 "  --help              print this help and exit\n"
 "  --version           print the version and exit\n"
 "\n"
@@ -172,6 +178,35 @@ s_add_exec (options_t *self, const char *arg, char *why, size_t why_size)
     return true;
 }
 
+//  Read --curve-secret and --broker-key into the binary keys.
+static bool
+s_load_keys (options_t *self, char *why, size_t why_size)
+{
+    if (!self->curve_secret_file || !self->broker_key_file) {
+        snprintf (why, why_size, "CURVE needs both --curve-secret FILE (this worker's "
+                  "NAME.key_secret) and --broker-key FILE (the broker's public certificate)");
+        return false;
+    }
+    zcert_t *mine = zcert_load (self->curve_secret_file);
+    zcert_t *broker = zcert_load (self->broker_key_file);
+    if (!mine || strspn (zcert_secret_txt (mine), "0") == 40)
+        snprintf (why, why_size, "--curve-secret %s: %s; give the NAME.key_secret file "
+                  "that zjob keygen NAME wrote", self->curve_secret_file,
+                  mine ? "holds no secret key" : "cannot read a certificate from it");
+    else if (!broker)
+        snprintf (why, why_size, "--broker-key %s: cannot read a certificate from it; give "
+                  "the broker's public NAME.key file", self->broker_key_file);
+    else {
+        memcpy (self->curve_public, zcert_public_key (mine), 32);
+        memcpy (self->curve_secret, zcert_secret_key (mine), 32);
+        memcpy (self->curve_server, zcert_public_key (broker), 32);
+        self->curve = true;
+    }
+    zcert_destroy (&mine);
+    zcert_destroy (&broker);
+    return self->curve;
+}
+
 options_action_t
 options_parse (options_t *self, int argc, char **argv, char *why, size_t why_size)
 {
@@ -210,7 +245,8 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
         flag[flen] = 0;
         static const char *known[] = {"--broker", "--exec", "--serve", "--procs", "--concurrency",
                                       "--prefetch", "--name", "--heartbeat", "--liveness",
-                                      "--max-frame", "--log-level"};
+                                      "--max-frame", "--log-level", "--curve-secret",
+                                      "--broker-key"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             if (strcmp (flag, known[k]) == 0)
@@ -321,6 +357,12 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
             self->max_frame = (size_t) n;
         }
         else
+        if (strcmp (flag, "--curve-secret") == 0)
+            self->curve_secret_file = value;
+        else
+        if (strcmp (flag, "--broker-key") == 0)
+            self->broker_key_file = value;
+        else
         if (strcmp (flag, "--log-level") == 0) {
             if (!log_level_parse (value, &self->log_level)) {
                 snprintf (why, why_size,
@@ -329,6 +371,9 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
             }
         }
     }
+    if ((self->curve_secret_file || self->broker_key_file)
+        && !s_load_keys (self, why, why_size))
+        return OPTIONS_USAGE;
     if (self->serve && self->concurrency > OPTIONS_MAX_SERVE_SLOTS) {
         snprintf (why, why_size,
                   "--concurrency %u with --serve would start %u task processes per worker "

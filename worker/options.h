@@ -31,6 +31,12 @@ typedef struct {
     uint32_t liveness;          //  silent heartbeats before the broker counts as lost
     size_t max_frame;           //  largest frame accepted from the broker
     log_level_t log_level;      //  least severe level printed
+    const char *curve_secret_file;  //  --curve-secret FILE, or NULL; borrowed
+    const char *broker_key_file;    //  --broker-key FILE, or NULL; borrowed
+    bool curve;                 //  both given and read: the keys below are set
+    uint8_t curve_public[32];   //  our public key
+    uint8_t curve_secret[32];   //  our secret key
+    uint8_t curve_server[32];   //  the broker's public key
 } options_t;
 
 typedef enum {
