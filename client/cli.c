@@ -51,7 +51,12 @@ static int s_report (cli_t *cli, zj_err_t err, const char *ticket, const zj_erro
             break;
         case ZJ_EUNREACHABLE:
             fprintf (stderr, "zjob: cannot reach the broker at %s after %g s: is zjobd running? "
-                     "(set --broker or ZJOB_BROKER)\n", ep, cli->args->connect_timeout);
+                     "(set --broker or ZJOB_BROKER)%s\n", ep, cli->args->connect_timeout,
+                     cli->args->curve_secret
+                         ? "; with CURVE, also check that the broker lists this client's "
+                           ".key in --client-keys and that --broker-key is its public key"
+                         : "; a broker that requires CURVE refuses clients without "
+                           "--curve-secret and --broker-key");
             break;
         case ZJ_EBROKERLOST:
             //  libzjob says which: gone for good, or back without the task.
