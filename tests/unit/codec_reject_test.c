@@ -261,6 +261,25 @@ static void test_ticket_rules (void)
     EXPECT_HEX ("94 01 03 00 91 a2 61 7f", ZJ_EPROTO);
     EXPECT_HEX ("94 01 03 00 91 c4 01 61", ZJ_EPROTO);       //  bin ticket
     EXPECT_HEX ("94 01 03 00 91 d9 01 61", ZJ_OK);           //  str8 ticket
+    //  Tickets are checked eight bytes at a time: put each kind of bad
+    //  byte at every position of a 21-byte ticket (whole words and a tail),
+    //  next to the edges of the printable range, which stay accepted.
+    const uint8_t bad[] = {0x00, 0x20, 0x7f, 0x80, 0xa1, 0xff};
+    const uint8_t good[] = {0x21, 0x7e, 'z'};
+    zj_enc_t *enc = zj_enc_new ();
+    for (size_t at = 0; at < 21; at++)
+        for (size_t k = 0; k < sizeof bad + sizeof good; k++) {
+            char t[21];
+            memset (t, 'm', sizeof t);
+            t[at] = (char) (k < sizeof bad ? bad[k] : good[k - sizeof bad]);
+            zj_enc_tickets_begin (enc, ZJ_MSG_FETCH, 1, 1);
+            zj_enc_str (enc, t, sizeof t);
+            zj_msg_t msg;
+            zj_err_t rc = zj_msg_decode (zj_enc_data (enc), zj_enc_size (enc),
+                                         ZJ_MAX_FRAME_DEFAULT, &msg, NULL);
+            ASSERT_ERR (rc, k < sizeof bad ? ZJ_EPROTO : ZJ_OK);
+        }
+    zj_enc_destroy (&enc);
 }
 
 //  A header that claims 2^32-1 elements must be refused from the count
