@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ClusterTest, wait_for, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE  # noqa: E402
 
 WORKER_COLS = [("ID", "l"), ("NAME", "l"), ("HOST", "l"), ("PID", "r"), ("FUNCTIONS", "l"),
-               ("CREDIT", "r"), ("RUNNING", "r"), ("LAST SEEN", "r")]
+               ("CREDIT", "r"), ("RUNNING", "r"), ("LAST SEEN", "r"), ("LIVENESS", "l")]
 QUEUE_COLS = [("FUNCTION", "l"), ("DEPTH", "r"), ("RUNNING", "r"), ("WORKERS", "r"),
               ("OLDEST", "r"), ("SUBMITTED", "r"), ("COMPLETED", "r"), ("FAILED", "r"),
               ("CANCELLED", "r")]
@@ -92,6 +92,8 @@ class TablesTest(ClusterTest):
             self.assertEqual(int(row["CREDIT"]), w["credit"])
             self.assertEqual(row["FUNCTIONS"].split(","), w["functions"])
             self.assertRegex(row["LAST SEEN"], r"^\d+\.\ds$")
+            self.assertEqual(row["LIVENESS"], w["liveness"])
+            self.assertRegex(row["LIVENESS"], r"^(alive|late \d+/\d+)$")
         self.assertEqual(sum(int(row["RUNNING"]) for row in rows), 4)
 
     def test_queues_table_and_json(self):
