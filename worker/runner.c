@@ -585,6 +585,15 @@ runner_return_held (runner_t *self, runner_ticket_fn *fn, void *arg)
     return count;
 }
 
+void
+runner_each (const runner_t *self, runner_ticket_fn *fn, void *arg)
+{
+    for (const task_t *task = self->running.head; task; task = task->next)
+        fn (task->ticket, arg);
+    for (const task_t *task = self->held.head; task; task = task->next)
+        fn (task->ticket, arg);
+}
+
 uint32_t
 runner_running (const runner_t *self)
 {

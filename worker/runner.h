@@ -67,6 +67,10 @@ void runner_abort_all (runner_t *self);
 //  the tasks are forgotten. Returns how many.
 uint32_t runner_return_held (runner_t *self, runner_ticket_fn *fn, void *arg);
 
+//  Call `fn` with the ticket of every task here, running then held,
+//  without changing anything. `fn` must not call back into the runner.
+void runner_each (const runner_t *self, runner_ticket_fn *fn, void *arg);
+
 //  Tasks running now, and tasks held unstarted.
 uint32_t runner_running (const runner_t *self);
 uint32_t runner_held (const runner_t *self);

@@ -45,6 +45,17 @@ typedef struct {
     uint32_t done_count;        //  entries in done
     zj_enc_t *ret;              //  RETURN tickets not yet sent
     uint32_t ret_count;         //  entries in ret
+    zj_enc_t *sent;             //  DONE entries sent on this link lately
+    uint32_t sent_count;        //  entries in sent
+    uint64_t sent_last;         //  loop time of the newest entry in sent
+    zj_enc_t *sent_old;         //  the generation before sent
+    uint32_t sent_old_count;    //  entries in sent_old
+    uint64_t sent_old_last;     //  loop time of the newest entry in sent_old
+    zj_str_t *held;             //  READY: tickets listed as held
+    size_t held_count;          //  entries in held
+    size_t held_cap;            //  room in held
+    bool held_failed;           //  out of memory while listing
+    bool ready_sent;            //  a READY left: later ones carry "held"
     uint64_t interval_ms;       //  heartbeat interval
     uint64_t last_sent;         //  loop time of the last send
     uint64_t last_heard;        //  loop time of the last receive (or connect)
@@ -87,19 +98,102 @@ s_send (session_t *self, zj_enc_t *enc)
     return 0;
 }
 
+//  runner_ticket_fn: list one ticket as held (a borrowed view).
+static void
+s_hold (zj_str_t ticket, void *arg)
+{
+    session_t *self = arg;
+    if (self->held_count == self->held_cap) {
+        size_t cap = self->held_cap ? 2 * self->held_cap : 64;
+        zj_str_t *held = realloc (self->held, cap * sizeof *held);
+        if (!held) {
+            self->held_failed = true;
+            return;
+        }
+        self->held = held;
+        self->held_cap = cap;
+    }
+    self->held[self->held_count++] = ticket;
+}
+
+//  List the tickets of the `count` entries in `entries` (DONE outcomes or
+//  RETURN tickets) by decoding them as one message built in `scratch`,
+//  which the views point into.
+static void
+s_hold_encoded (session_t *self, zj_enc_t *scratch, zj_msg_type_t type,
+                zj_enc_t *entries, uint32_t count)
+{
+    if (count == 0)
+        return;
+    if (type == ZJ_MSG_DONE)
+        zj_enc_outcomes_begin (scratch, type, count);
+    else
+        zj_enc_tickets_begin (scratch, type, 0, count);
+    zj_enc_raw (scratch, zj_enc_data (entries), zj_enc_size (entries));
+    zj_msg_t msg;
+    if (zj_enc_failed (scratch)
+    || zj_msg_decode (zj_enc_data (scratch), zj_enc_size (scratch), SIZE_MAX, &msg, NULL) != ZJ_OK) {
+        self->held_failed = true;
+        return;
+    }
+    zj_outcome_t out;
+    zj_str_t ticket;
+    if (type == ZJ_MSG_DONE)
+        while (zj_msg_next_outcome (&msg, &out))
+            s_hold (out.ticket, self);
+    else
+        while (zj_msg_next_str (&msg, &ticket))
+            s_hold (ticket, self);
+}
+
+//  READY. Every READY after the first lists the tickets this process
+//  still holds (protocol 5.9): running, waiting for a slot, and finished
+//  or given back with the DONE or RETURN not sent yet (those go after
+//  the READY on the same link). Entries sent on the link before it went
+//  out already, in order. Without the list, a broker that kept this
+//  worker across a reconnect would wait forever for a task whose TASKS
+//  or DONE died with the old socket.
 static void
 s_send_ready (session_t *self)
 {
     size_t count;
     const char *const *functions = runner_functions (self->runner, &count);
     uint64_t credit = (uint64_t) self->options->concurrency + self->options->prefetch;
-    zj_enc_ready_begin (self->out, s_name (self), self->host, (int64_t) getpid (),
-                        self->options->heartbeat, (uint32_t) credit, (uint32_t) count);
+    zj_enc_t *done = NULL, *ret = NULL;
+    const zj_str_t *held = NULL;
+    static const zj_str_t none;
+    self->held_count = 0;
+    self->held_failed = false;
+    if (self->ready_sent) {
+        done = zj_enc_new ();
+        ret = zj_enc_new ();
+        if (done && ret) {
+            runner_each (self->runner, s_hold, self);
+            s_hold_encoded (self, done, ZJ_MSG_DONE, self->done, self->done_count);
+            s_hold_encoded (self, ret, ZJ_MSG_RETURN, self->ret, self->ret_count);
+        }
+        //  Without a complete list, send none: the broker then keeps
+        //  every task it counts as ours.
+        if (done && ret && !self->held_failed)
+            held = self->held_count ? self->held : &none;
+        else
+            log_warn ("ready without held", "error=\"out of memory\"");
+    }
+    zj_enc_ready_held_begin (self->out, s_name (self), self->host, (int64_t) getpid (),
+                             self->options->heartbeat, (uint32_t) credit, (uint32_t) count,
+                             held, held ? (uint32_t) self->held_count : 0);
     for (size_t i = 0; i < count; i++)
         zj_enc_str (self->out, functions[i], strlen (functions[i]));
     self->ready_pending = s_send (self, self->out) < 0;
+    zj_enc_destroy (&done);
+    zj_enc_destroy (&ret);
     if (self->ready_pending)
         log_warn ("ready not sent", "error=\"%s\" retry=next-heartbeat", zmq_strerror (errno));
+    else {
+        if (held)
+            log_debug ("ready", "held=%zu", self->held_count);
+        self->ready_sent = true;
+    }
 }
 
 //  Send pending DONE entries and RETURN tickets. What cannot be sent now
@@ -111,6 +205,10 @@ s_flush (session_t *self)
         zj_enc_outcomes_begin (self->out, ZJ_MSG_DONE, self->done_count);
         zj_enc_raw (self->out, zj_enc_data (self->done), zj_enc_size (self->done));
         if (s_send (self, self->out) == 0) {
+            //  Kept until the link proves alive after it (s_age_sent).
+            zj_enc_raw (self->sent, zj_enc_data (self->done), zj_enc_size (self->done));
+            self->sent_count += self->done_count;
+            self->sent_last = self->last_sent;
             zj_enc_reset (self->done);
             self->done_count = 0;
         }
@@ -155,6 +253,51 @@ s_add_return (zj_str_t ticket, void *arg)
     self->ret_count++;
 }
 
+//  ZeroMQ does not say when a message left, so DONE entries sent on a
+//  link are kept in two generations: once the broker has been heard a
+//  full heartbeat interval after the newest entry of the older one was
+//  sent, the link carried it (this assumes a round trip shorter than an
+//  interval, and a link not stalled at its high-water mark). Bounds the
+//  memory to a few intervals of outcomes.
+static void
+s_age_sent (session_t *self)
+{
+    if (self->sent_old_count && self->heard
+    && self->last_heard >= self->sent_old_last + self->interval_ms) {
+        zj_enc_reset (self->sent_old);
+        self->sent_old_count = 0;
+    }
+    if (!self->sent_old_count && self->sent_count) {
+        zj_enc_t *enc = self->sent_old;
+        self->sent_old = self->sent;
+        self->sent_old_count = self->sent_count;
+        self->sent_old_last = self->sent_last;
+        self->sent = enc;
+        self->sent_count = 0;
+    }
+}
+
+//  The link is closing: its queue dies with it (linger), so outcomes not
+//  known to have arrived go to the front of the next link's DONE. A
+//  duplicate DONE is discarded by the broker.
+static void
+s_requeue_sent (session_t *self)
+{
+    uint32_t count = self->sent_old_count + self->sent_count;
+    if (count == 0)
+        return;
+    zj_enc_raw (self->sent_old, zj_enc_data (self->sent), zj_enc_size (self->sent));
+    zj_enc_raw (self->sent_old, zj_enc_data (self->done), zj_enc_size (self->done));
+    zj_enc_t *enc = self->done;
+    self->done = self->sent_old;
+    self->done_count += count;
+    self->sent_old = enc;
+    zj_enc_reset (self->sent_old);
+    zj_enc_reset (self->sent);
+    self->sent_old_count = self->sent_count = 0;
+    log_info ("resending outcomes", "outcomes=%u reason=\"link replaced\"", (unsigned) count);
+}
+
 static void
 s_on_poll_close (uv_handle_t *handle)
 {
@@ -173,6 +316,8 @@ s_close_socket (session_t *self, int linger)
         zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close (self->sock);
         self->sock = NULL;
+        if (!self->stopping)
+            s_requeue_sent (self);
     }
     if (self->idle.loop)
         uv_idle_stop (&self->idle);
@@ -410,6 +555,7 @@ s_on_tick (uv_timer_t *timer)
     }
     if (self->ready_pending)
         s_send_ready (self);
+    s_age_sent (self);
     s_flush (self);
     if (now - self->last_sent >= self->interval_ms) {
         zj_enc_simple (self->out, ZJ_MSG_HEARTBEAT, 0);
@@ -511,9 +657,12 @@ session_run (const options_t *options, int proc, const char *self_exe)
     self->out = zj_enc_new ();
     self->done = zj_enc_new ();
     self->ret = zj_enc_new ();
+    self->sent = zj_enc_new ();
+    self->sent_old = zj_enc_new ();
     self->runner = runner_new (&self->loop, options, self_exe, s_on_done, self);
     self->ctx = zmq_ctx_new ();
-    if (!self->out || !self->done || !self->ret || !self->runner || !self->ctx) {
+    if (!self->out || !self->done || !self->ret || !self->sent || !self->sent_old
+    || !self->runner || !self->ctx) {
         log_error ("startup failed", "error=\"out of memory or no ZeroMQ context\"");
         self->exit_code = 1;
         goto cleanup;
@@ -562,6 +711,9 @@ cleanup:
     zj_enc_destroy (&self->out);
     zj_enc_destroy (&self->done);
     zj_enc_destroy (&self->ret);
+    zj_enc_destroy (&self->sent);
+    zj_enc_destroy (&self->sent_old);
+    free (self->held);
     int code = self->exit_code;
     free (self);
     return code;

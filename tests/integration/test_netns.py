@@ -140,7 +140,6 @@ class ManyMachinesTest(NetTest):
                  "w1 to be heard again")
 
     # -- 1c: a cut the worker notices and the broker does not -----------
-    @unittest.expectedFailure
     def test_worker_cut_shorter_than_broker_liveness(self):
         """The broker judges workers by 5 x 2 s of silence, the worker the
         broker by 5 x 0.2 s: a cut of 2 to 3 s makes the worker reconnect,
@@ -148,13 +147,11 @@ class ManyMachinesTest(NetTest):
         worker between the two reconnects; its outcome must reach the
         broker, or the broker must run the task again.
 
-        Known bug (worker/session.c, broker/workers.c): the DONE is sent
-        into the socket of the first reconnect, still connecting, and
-        s_on_tick closes that socket at the second reconnect with linger 0,
-        dropping it. The worker then registers again with READY; the broker
-        still counts the task as held by that worker (protocol 5.9: "tasks
-        it holds stay with it"), so the task stays running forever and the
-        client never gets its result."""
+        The DONE goes into the socket of the first reconnect, still
+        connecting; the worker keeps outcomes a link has not shown it
+        carried, sends them again on the next link, and lists their tickets
+        as "held" in its READY (protocol 5.9), so the broker neither waits
+        forever nor loses the task."""
         self.start(broker_heartbeat="2")
         ticket = self.zjob("submit", "sleep", "2", "z").stdout.strip()
         raw = RawClient(self.c, "b", fetch=[ticket])
