@@ -22,6 +22,10 @@
 #define S_DRAIN_BUDGET 256
 //  A DONE batch this large leaves at once rather than at the turn's end.
 #define S_FLUSH_BYTES (4u * 1024 * 1024)
+//  libzmq's own reconnects of a link: soon after a cut ends, and then at
+//  least once a second.
+#define S_RECONNECT_IVL_MS 100
+#define S_RECONNECT_IVL_MAX_MS 1000
 //  How long a closing socket may try to deliver what it holds.
 #define S_LINGER_MS 0
 #define S_STOP_LINGER_MS 500
@@ -60,7 +64,11 @@ typedef struct {
     uint64_t last_sent;         //  loop time of the last send
     uint64_t last_heard;        //  loop time of the last receive (or connect)
     bool heard;                 //  heard from the broker on this link
+    void *monitor;              //  PAIR reading the link's connect events, or NULL
+    bool connected;             //  the link had a connection (or no monitor)
+    uint32_t links;             //  links made, to name monitor endpoints
     bool lost_logged;           //  "unreachable" was logged for this outage
+    uint64_t silent_logged;     //  loop time "still silent" was last logged
     bool ready_pending;         //  READY could not be sent yet
     bool stopping;              //  a signal came; no new tasks
     int exit_code;              //  what session_run returns
@@ -304,6 +312,56 @@ s_on_poll_close (uv_handle_t *handle)
     free (handle);
 }
 
+//  Watch `sock` for connections: a link that never connected is not
+//  replaced for silence (s_on_tick). Without a monitor the link counts as
+//  connected, as before.
+static void
+s_monitor_open (session_t *self, void *sock)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://zjob-worker-link-%u", ++self->links);
+    self->connected = true;
+    if (zmq_socket_monitor (sock, endpoint, ZMQ_EVENT_CONNECTED) < 0)
+        return;
+    void *pair = zmq_socket (self->ctx, ZMQ_PAIR);
+    if (!pair || zmq_connect (pair, endpoint) < 0) {
+        if (pair)
+            zmq_close (pair);
+        zmq_socket_monitor (sock, NULL, 0);
+        return;
+    }
+    int linger = 0;
+    zmq_setsockopt (pair, ZMQ_LINGER, &linger, sizeof linger);
+    self->monitor = pair;
+    self->connected = false;
+}
+
+//  Read the monitor's events: [event u16, value u32] then the endpoint.
+static void
+s_monitor_read (session_t *self)
+{
+    while (self->monitor) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&frame) >= sizeof event)
+            memcpy (&event, zmq_msg_data (&frame), sizeof event);
+        if (event == ZMQ_EVENT_CONNECTED)
+            self->connected = true;
+        bool more = zmq_msg_more (&frame);
+        zmq_msg_close (&frame);
+        if (more) {
+            zmq_msg_init (&frame);
+            zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT);
+            zmq_msg_close (&frame);
+        }
+    }
+}
+
 static void
 s_close_socket (session_t *self, int linger)
 {
@@ -311,6 +369,11 @@ s_close_socket (session_t *self, int linger)
         //  Stop watching the fd before ZeroMQ closes it.
         uv_close ((uv_handle_t *) self->poll, s_on_poll_close);
         self->poll = NULL;
+    }
+    if (self->monitor) {
+        zmq_socket_monitor (self->sock, NULL, 0);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
     }
     if (self->sock) {
         zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -492,6 +555,9 @@ s_connect (session_t *self)
     int64_t max = (int64_t) self->options->max_frame;
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    int ivl = S_RECONNECT_IVL_MS, ivl_max = S_RECONNECT_IVL_MAX_MS;
+    zmq_setsockopt (sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     //  The same routing id on every link of this process: after a reconnect
     //  the broker (ROUTER_HANDOVER) still knows the worker and the tasks it
     //  holds, so their outcomes are accepted rather than discarded.
@@ -527,6 +593,7 @@ s_connect (session_t *self)
     self->poll = poll;
     self->last_heard = uv_now (&self->loop);
     self->heard = false;
+    s_monitor_open (self, sock);
     s_send_ready (self);
 }
 
@@ -537,18 +604,41 @@ s_on_tick (uv_timer_t *timer)
     if (!self->sock || self->stopping)
         return;
     uint64_t now = uv_now (&self->loop);
-    if (now - self->last_heard >= self->options->liveness * self->interval_ms) {
+    uint64_t window = self->options->liveness * self->interval_ms;
+    s_monitor_read (self);
+    if (now - self->last_heard >= window && !self->heard && !self->connected) {
+        //  This link never connected (its monitor saw no connection):
+        //  libzmq retries every S_RECONNECT_IVL_MS up to
+        //  S_RECONNECT_IVL_MAX_MS by itself. A new socket would connect
+        //  no sooner, and closing this one would drop what waits in it
+        //  (READY, DONE). Keep it; only a link that connected and then
+        //  went silent is replaced below.
+        if (!self->lost_logged) {
+            log_warn ("broker not answering", "broker=%s silent_ms=%llu running=%u action=wait",
+                      self->options->broker, (unsigned long long) (now - self->last_heard),
+                      (unsigned) runner_running (self->runner));
+            self->silent_logged = now;
+        }
+        else
+        if (now - self->silent_logged >= window) {
+            log_debug ("broker still silent", "broker=%s connecting=yes", self->options->broker);
+            self->silent_logged = now;
+        }
+        self->lost_logged = true;
+    }
+    else
+    if (now - self->last_heard >= window) {
         //  Paranoid Pirate: the broker is gone or forgot us. A fresh
         //  socket gets a fresh identity and registers again; tasks still
         //  running here report on the new link.
         if (!self->lost_logged)
-            log_warn (self->heard ? "broker lost" : "broker not answering",
-                      "broker=%s silent_ms=%llu running=%u action=reconnect",
+            log_warn ("broker lost", "broker=%s silent_ms=%llu running=%u action=reconnect",
                       self->options->broker, (unsigned long long) (now - self->last_heard),
                       (unsigned) runner_running (self->runner));
         else
             log_debug ("broker still silent", "broker=%s", self->options->broker);
         self->lost_logged = true;
+        self->silent_logged = now;
         s_close_socket (self, S_LINGER_MS);
         s_connect (self);
         return;
