@@ -38,6 +38,7 @@ static const conffile_key_t s_conf_keys[] = {
     {"broker", false}, {"exec", true}, {"serve", false}, {"procs", false}, {"concurrency", false},
     {"prefetch", false}, {"name", false}, {"heartbeat", false}, {"liveness", false},
     {"max-frame", false}, {"log-level", false}, {"curve-secret", false}, {"broker-key", false},
+    {"drain-timeout", false},
 };
 
 //  conffile_check_fn: one config entry, parsed alone.

@@ -46,6 +46,8 @@ options_usage (FILE *out)
 "  --heartbeat SEC     heartbeat interval in seconds (default 1)\n"
 "  --liveness N        heartbeats missed before the broker counts as lost and\n"
 "                      the worker reconnects (default 5)\n"
+"  --drain-timeout SEC on SIGTERM, seconds running tasks may take to finish\n"
+"                      before they are aborted and given back (default 30)\n"
 "  --max-frame BYTES   largest message accepted from the broker (default %u)\n"
 "  --log-level LEVEL   error, warn, info or debug (default info)\n"
 "  --curve-secret FILE this worker's secret certificate (NAME.key_secret from\n"
@@ -62,7 +64,9 @@ options_usage (FILE *out)
 "  fail TYPE MESSAGE   fails with that error type and message\n"
 "  noop                returns null\n"
 "\n"
-"Signals: SIGTERM or SIGINT stops every process cleanly (exit 0).\n"
+"Signals: SIGTERM or SIGINT drains every process: it takes no new tasks,\n"
+"gives back the ones not started, lets running ones finish (up to\n"
+"--drain-timeout), then exits 0. A second signal stops at once.\n"
 "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.\n",
              ZJ_MAX_FRAME_DEFAULT);
 }
@@ -218,6 +222,7 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
     self->prefetch = 0;
     self->heartbeat = 1.0;
     self->liveness = 5;
+    self->drain_timeout = 30;
     self->max_frame = ZJ_MAX_FRAME_DEFAULT;
     self->log_level = LOG_LEVEL_INFO;
 
@@ -246,7 +251,7 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
         static const char *known[] = {"--broker", "--exec", "--serve", "--procs", "--concurrency",
                                       "--prefetch", "--name", "--heartbeat", "--liveness",
                                       "--max-frame", "--log-level", "--curve-secret",
-                                      "--broker-key"};
+                                      "--broker-key", "--drain-timeout"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             if (strcmp (flag, known[k]) == 0)
@@ -346,6 +351,14 @@ options_parse (options_t *self, int argc, char **argv, char *why, size_t why_siz
                 return OPTIONS_USAGE;
             }
             self->liveness = (uint32_t) n;
+        }
+        else
+        if (strcmp (flag, "--drain-timeout") == 0) {
+            if (!s_parse_seconds (value, 0, 86400, &self->drain_timeout)) {
+                snprintf (why, why_size,
+                          "--drain-timeout '%s': expected seconds from 0 to 86400, e.g. 30", value);
+                return OPTIONS_USAGE;
+            }
         }
         else
         if (strcmp (flag, "--max-frame") == 0) {

@@ -29,6 +29,7 @@ typedef struct {
     const char *name;           //  worker name sent in READY; borrowed, or NULL
     double heartbeat;           //  seconds between heartbeats
     uint32_t liveness;          //  silent heartbeats before the broker counts as lost
+    double drain_timeout;       //  seconds running tasks may take to finish on SIGTERM
     size_t max_frame;           //  largest frame accepted from the broker
     log_level_t log_level;      //  least severe level printed
     const char *curve_secret_file;  //  --curve-secret FILE, or NULL; borrowed

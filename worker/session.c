@@ -6,6 +6,7 @@
 //  one loop turn leave as one DONE message.
 #include "session.h"
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ typedef struct {
     uv_signal_t sigint;         //  stop
     uv_timer_t tick;            //  heartbeat and liveness, every interval
     uv_timer_t retry;           //  reconnect after the broker said DISCONNECT
+    uv_timer_t drain;           //  end of the drain: abort what still runs
     uv_prepare_t prepare;       //  end of turn: drain, flush, re-arm
     uv_idle_t idle;             //  running while messages wait unread
     uv_poll_t *poll;            //  watches the socket's ZMQ_FD; freed on close
@@ -67,6 +69,7 @@ typedef struct {
     void *monitor;              //  PAIR reading the link's connect events, or NULL
     bool connected;             //  the link had a connection (or no monitor)
     uint32_t links;             //  links made, to name monitor endpoints
+    uint32_t credit;            //  credit sent in READY; lowered while draining
     bool lost_logged;           //  "unreachable" was logged for this outage
     uint64_t silent_logged;     //  loop time "still silent" was last logged
     bool ready_pending;         //  READY could not be sent yet
@@ -77,6 +80,7 @@ typedef struct {
 } session_t;
 
 static void s_connect (session_t *self);
+static void s_stop (session_t *self, const char *reason);
 
 static const char *
 s_name (session_t *self)
@@ -166,7 +170,7 @@ s_send_ready (session_t *self)
 {
     size_t count;
     const char *const *functions = runner_functions (self->runner, &count);
-    uint64_t credit = (uint64_t) self->options->concurrency + self->options->prefetch;
+    uint32_t credit = self->credit;
     zj_enc_t *done = NULL, *ret = NULL;
     const zj_str_t *held = NULL;
     static const zj_str_t none;
@@ -379,7 +383,7 @@ s_close_socket (session_t *self, int linger)
         zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close (self->sock);
         self->sock = NULL;
-        if (!self->stopping)
+        if (self->runner)
             s_requeue_sent (self);
     }
     if (self->idle.loop)
@@ -523,6 +527,19 @@ s_on_prepare (uv_prepare_t *prepare)
 {
     session_t *self = prepare->data;
     s_drain (self);
+    if (self->stopping && self->runner) {
+        uint32_t running = runner_running (self->runner);
+        if (running == 0) {
+            uv_timer_stop (&self->drain);
+            s_stop (self, "drained");
+            return;
+        }
+        if (running < self->credit && self->sock) {
+            //  READY before the DONE that frees the slot.
+            self->credit = running;
+            s_send_ready (self);
+        }
+    }
     s_flush (self);
     if (s_readable (self))
         uv_idle_start (&self->idle, s_on_idle);
@@ -601,7 +618,8 @@ static void
 s_on_tick (uv_timer_t *timer)
 {
     session_t *self = timer->data;
-    if (!self->sock || self->stopping)
+    //  While draining the link lives on: heartbeats, DONE, reconnects.
+    if (!self->sock || !self->runner)
         return;
     uint64_t now = uv_now (&self->loop);
     uint64_t window = self->options->liveness * self->interval_ms;
@@ -683,12 +701,11 @@ s_close_handle (uv_handle_t *handle)
 }
 
 //  Stop: give back held tasks, end running ones, say goodbye, and let
-//  the loop run dry. A graceful drain would instead wait for the running
-//  tasks here before the DISCONNECT.
+//  the loop run dry.
 static void
 s_stop (session_t *self, const char *reason)
 {
-    if (self->stopping)
+    if (!self->runner)
         return;
     self->stopping = true;
     uint32_t running = runner_running (self->runner);
@@ -708,15 +725,62 @@ s_stop (session_t *self, const char *reason)
     s_close_handle ((uv_handle_t *) &self->sigint);
     s_close_handle ((uv_handle_t *) &self->tick);
     s_close_handle ((uv_handle_t *) &self->retry);
+    s_close_handle ((uv_handle_t *) &self->drain);
     s_close_handle ((uv_handle_t *) &self->prepare);
     s_close_handle ((uv_handle_t *) &self->idle);
 }
 
+//  The drain is over before its tasks are: give the running ones back
+//  (the broker requeues RETURNed tasks without counting an attempt) and
+//  stop, which kills them.
+static void
+s_abort_running (session_t *self, const char *reason)
+{
+    uint32_t running = runner_running (self->runner);
+    runner_each (self->runner, s_add_return, self);
+    log_warn ("drain cut short", "reason=%s proc=%d returned=%u", reason, self->proc,
+              (unsigned) running);
+    s_stop (self, reason);
+}
+
+static void
+s_on_drain_timeout (uv_timer_t *timer)
+{
+    s_abort_running (timer->data, "drain-timeout");
+}
+
+//  Graceful drain (SIGTERM, SIGINT): take no new task (TASKS that still
+//  come are given back), give back the unstarted ones now, and let the
+//  running ones finish within --drain-timeout; s_on_prepare stops once
+//  none runs. READY again with the credit lowered to what runs, so that
+//  the broker does not keep sending tasks only to get them back. A
+//  second signal stops at once.
 static void
 s_on_signal (uv_signal_t *handle, int signum)
 {
     session_t *self = handle->data;
-    s_stop (self, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    const char *reason = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!self->runner)
+        return;
+    if (self->stopping) {
+        s_abort_running (self, reason);
+        return;
+    }
+    self->stopping = true;
+    uint32_t returned = runner_return_held (self->runner, s_add_return, self);
+    uint32_t running = runner_running (self->runner);
+    log_info ("draining", "reason=%s proc=%d returned=%u running=%u timeout_s=%g", reason,
+              self->proc, (unsigned) returned, (unsigned) running, self->options->drain_timeout);
+    if (running == 0) {
+        s_stop (self, reason);
+        return;
+    }
+    self->credit = running;
+    if (self->sock && self->ready_sent)
+        s_send_ready (self);
+    s_flush (self);
+    double ms = ceil (self->options->drain_timeout * 1000.0);
+    uv_timer_start (&self->drain, s_on_drain_timeout, (uint64_t) ms, 0);
 }
 
 int
@@ -729,6 +793,7 @@ session_run (const options_t *options, int proc, const char *self_exe)
     }
     self->options = options;
     self->proc = proc;
+    self->credit = options->concurrency + options->prefetch;
     double ms = options->heartbeat * 1000.0;
     self->interval_ms = ms < 1 ? 1 : (uint64_t) ms;
     //  A routing id must not start with a zero byte (libzmq reserves those).
@@ -761,9 +826,11 @@ session_run (const options_t *options, int proc, const char *self_exe)
     uv_signal_init (&self->loop, &self->sigint);
     uv_timer_init (&self->loop, &self->tick);
     uv_timer_init (&self->loop, &self->retry);
+    uv_timer_init (&self->loop, &self->drain);
     uv_prepare_init (&self->loop, &self->prepare);
     uv_idle_init (&self->loop, &self->idle);
     self->sigterm.data = self->sigint.data = self->tick.data = self->retry.data = self;
+    self->drain.data = self;
     self->prepare.data = self->idle.data = self;
     uv_signal_start (&self->sigterm, s_on_signal, SIGTERM);
     uv_signal_start (&self->sigint, s_on_signal, SIGINT);

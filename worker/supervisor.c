@@ -185,8 +185,13 @@ s_on_signal (uv_signal_t *handle, int signum)
 {
     supervisor_t *self = handle->data;
     if (self->stopping) {
-        //  A second signal: do not wait any longer.
-        s_on_kill_timer (&self->kill_timer);
+        //  A second signal: children stop at once on theirs (giving back
+        //  their running tasks); the kill timer stays the backstop.
+        log_info ("stopping now", "reason=%s children=%d",
+                  signum == SIGINT ? "SIGINT" : "SIGTERM", self->alive);
+        for (int i = 0; i < (int) self->options->procs; i++)
+            if (self->children[i].proc)
+                uv_process_kill (self->children[i].proc, SIGTERM);
         return;
     }
     self->stopping = true;
@@ -197,7 +202,9 @@ s_on_signal (uv_signal_t *handle, int signum)
         if (self->children[i].proc)
             uv_process_kill (self->children[i].proc, SIGTERM);
     }
-    uv_timer_start (&self->kill_timer, s_on_kill_timer, SUPERVISOR_STOP_MS, 0);
+    //  Children drain first: their running tasks may take --drain-timeout.
+    uint64_t wait_ms = (uint64_t) (self->options->drain_timeout * 1000.0) + SUPERVISOR_STOP_MS;
+    uv_timer_start (&self->kill_timer, s_on_kill_timer, wait_ms, 0);
     s_maybe_done (self);
 }
 

@@ -14,7 +14,8 @@
 #define SUPERVISOR_BACKOFF_MIN_MS 100
 #define SUPERVISOR_BACKOFF_MAX_MS 10000
 #define SUPERVISOR_STABLE_MS 10000
-//  How long stopping children get after SIGTERM before SIGKILL.
+//  How long stopping children get after SIGTERM, beyond --drain-timeout,
+//  before SIGKILL.
 #define SUPERVISOR_STOP_MS 10000
 
 //  Run options->procs children of program `self_exe` with the same

@@ -5,6 +5,7 @@ the workers' liveness in `zjob workers`. docs/reliability.md lists what
 each test stands for."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -100,6 +101,45 @@ class LivenessTest(ClusterTest):
         r = self.zjob("workers")
         self.assertExit(r, EXIT_OK)
         self.assertIn("LIVENESS", r.stdout.splitlines()[0])
+
+
+class DrainTest(ClusterTest):
+    """SIGTERM to a worker process drains it: running tasks finish (or, at
+    --drain-timeout, are given back and run elsewhere), then it exits 0."""
+
+    def running(self, ticket):
+        return self.zjob("status", ticket).stdout.strip() == "running"
+
+    def test_running_task_finishes_before_exit(self):
+        w = self.c.start_worker("--concurrency", "1")
+        ticket = self.zjob("submit", "sleep", "1.5", "x").stdout.strip()
+        wait_for(lambda: self.running(ticket), 10, "the task to start")
+        os.kill(w.pid, signal.SIGTERM)
+        self.assertEqual(w.wait(10), 0, self.c.log(w))
+        r = self.zjob("result", ticket, "--timeout", "5")
+        self.assertExit(r, EXIT_OK)
+        self.assertEqual(r.stdout.strip(), '"x"')
+        self.assertIn("info draining reason=SIGTERM", self.c.log(w))
+        self.assertIn("reason=drained", self.c.log(w))
+
+    def test_drain_timeout_gives_the_task_back(self):
+        hang = f"sleep 30.{os.getpid()}"
+        w = self.c.start_worker("--drain-timeout", "0.5", "--exec", f"slow={hang}; echo a")
+        ticket = self.zjob("submit", "slow").stdout.strip()
+        wait_for(lambda: self.running(ticket), 10, "the task to start")
+        t0 = time.monotonic()
+        os.kill(w.pid, signal.SIGTERM)
+        self.assertEqual(w.wait(10), 0, self.c.log(w))
+        self.assertLess(time.monotonic() - t0, 4)
+        self.assertIn("drain cut short reason=drain-timeout", self.c.log(w))
+        # The command's process group went with it.
+        wait_for(lambda: subprocess.run(["pgrep", "-f", hang]).returncode == 1, 5,
+                 "the aborted command to be gone")
+        # Given back, not lost: it waits for, and runs on, another worker.
+        self.c.start_worker("--exec", "slow=echo b")
+        r = self.zjob("result", ticket, "--timeout", "10")
+        self.assertExit(r, EXIT_OK)
+        self.assertEqual(r.stdout.strip(), '"b"')
 
 
 if __name__ == "__main__":
