@@ -43,9 +43,10 @@ broker_new (const broker_config_t *config, uint64_t gen, store_t *store, double 
     self->hdr = zj_enc_new ();
     self->metrics = metrics_new ();
     self->dedup = dedup_new ();
+    self->attempts = attempts_new ();
     self->warn_window = now;
     if (!self->tasks || !self->sched || !self->peers || !self->enc || !self->tmp
-        || !self->hdr || !self->metrics || !self->dedup) {
+        || !self->hdr || !self->metrics || !self->dedup || !self->attempts) {
         broker_destroy (&self);
         return NULL;
     }
@@ -71,6 +72,7 @@ broker_destroy (broker_t **self_p)
     zj_enc_destroy (&self->hdr);
     metrics_destroy (&self->metrics);
     dedup_destroy (&self->dedup);
+    attempts_destroy (&self->attempts);
     free (self->turn_subs);
     free (self->aborts);
     free (self->deadlines);
@@ -395,6 +397,11 @@ broker_finish (broker_t *self, task_t *task, zj_state_t state, const uint8_t *pa
     else if (state == ZJ_STATE_CANCELLED)
         fs->cancelled++;
     report_outcome (self, task->fn, state);
+    //  The attempt that ends here stays described by the task itself.
+    if (task->state == ZJ_STATE_RUNNING)
+        task->run = (float) (now - task->since - (double) task->wait);
+    else
+        task->who = NULL;
     return tasks_finish (self->tasks, task, state, payload, len, now);
 }
 
@@ -433,6 +440,18 @@ broker_task_lost (broker_t *self, task_t *task, double now)
                        zj_enc_size (self->tmp), now);
         return false;
     }
+    //  The lost run goes to the log; on OOM it is only missing from the
+    //  history, the task itself is still requeued.
+    attempt_t a = {
+        .start = task->since + (double) task->wait,
+        .end = now,
+        .who = task->who,
+        .outcome = ATTEMPT_LOST,
+        .error = "WorkerLost",
+    };
+    if (!attempts_log_push (&task->log, &a))
+        log_error ("out of memory", "what=attempt dropped=1");
+    task->who = NULL;
     task->state = ZJ_STATE_QUEUED;
     store_set_state (self->store, task);
     tasks_counters (self->tasks)->retried++;
@@ -657,6 +676,7 @@ s_queue_tasks (broker_t *self, worker_t *w, task_t *first, uint32_t n, double no
             zj_enc_job (self->enc, &job);
             store_set_state (self->store, u);
             report_dispatch (self, u, now);
+            u->who = w->who;
             if (u->timeout > 0)
                 timeouts_arm (self, u);
         }

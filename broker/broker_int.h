@@ -3,6 +3,7 @@
 //  outbox, task endings), clients.c, workers.c and stats.c. Nothing
 //  outside broker_*.c, clients.c, workers.c and stats.c includes this.
 #pragma once
+#include "attempts.h"
 #include "broker.h"
 #include "dedup.h"
 #include "metrics.h"
@@ -94,6 +95,7 @@ struct broker {
     double warn_window;         //  start of the current bad-frame second
     uint32_t warn_count;        //  bad-frame warnings in it
     uint32_t warn_dropped;      //  warnings suppressed in it
+    attempts_t *attempts;       //  interned worker identities of attempts
 };
 
 //  Flush RESULT entries to a client's own message once this many bytes

@@ -23,6 +23,7 @@ struct worker {
     char name[64];              //  self-chosen name from READY, may be empty
     char host[256];             //  host name from READY, may be empty
     int64_t pid;                //  process id from READY, 0 when not given
+    const struct attempt_who *who;  //  host and pid, interned (attempts.h)
     double last_seen;           //  when it last sent anything
     double last_sent;           //  when we last sent it anything
     double heartbeat;           //  its own interval from READY, 0 when not given

@@ -2,6 +2,7 @@
 //  tasks - task records, their index by ticket, subscribers, final
 //  states and retention; see tasks.h. Never touches queues or sockets.
 #include "tasks.h"
+#include "attempts.h"
 #include "store.h"
 #include "ticket.h"
 #include <stdlib.h>
@@ -136,6 +137,7 @@ static void
 s_free (task_t *task)
 {
     free (task->subs);
+    attempts_log_free (&task->log);
     free (task);
 }
 

@@ -14,6 +14,8 @@ struct sched_fn;
 struct sched_worker;
 struct client;
 struct store;
+struct attempt_who;
+struct attempt_log;
 
 #define TASK_CHUNK      0x01    //  args is an array of argument arrays
 #define TASK_NO_OUTCOME 0x02    //  final, but the outcome could not be kept (OOM)
@@ -43,6 +45,12 @@ struct task {
     uint8_t flags;              //  TASK_* bits
     float wait;                 //  seconds from submit to the last dispatch
                                 //  (report.c; fits in what was padding)
+    float run;                  //  seconds the last attempt ran, set when
+                                //  the task became final (broker.c)
+    const struct attempt_who *who;  //  worker of the current or last
+                                //  attempt, interned; NULL if none (broker)
+    struct attempt_log *log;    //  earlier attempts that did not finish the
+                                //  task, or NULL (attempts.h; owned)
     uint8_t blob[];             //  args, then the outcome payload
 };
 

@@ -113,6 +113,8 @@ s_ready (broker_t *self, const peer_id_t *id, worker_t *w, zj_msg_t *msg, double
     s_copy_clean (w->name, sizeof w->name, msg->name);
     s_copy_clean (w->host, sizeof w->host, msg->host);
     w->pid = msg->pid;
+    if (!w->who || w->who->pid != w->pid || strcmp (w->who->host, w->host) != 0)
+        w->who = attempts_intern (self->attempts, w->host, w->pid);
     w->heartbeat = msg->heartbeat;
     w->last_seen = now;
     if (!fresh && msg->has_held)

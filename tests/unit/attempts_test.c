@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+//  attempts_test - attempt history: interning, outcome classification, and
+//  the records the broker keeps for runs that were lost, then finished.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "broker_rig.h"
+#include "broker/broker_int.h"
+#include "broker/ticket.h"
+
+static void
+test_intern_and_classify (void)
+{
+    attempts_t *a = attempts_new ();
+    ASSERT_TRUE (a);
+    const attempt_who_t *x = attempts_intern (a, "hostA", 10);
+    const attempt_who_t *y = attempts_intern (a, "hostA", 11);
+    ASSERT_TRUE (x && y && x != y);
+    ASSERT_TRUE (attempts_intern (a, "hostA", 10) == x);
+    ASSERT_STREQ (x->host, "hostA");
+    ASSERT_EQ (attempts_classify ("WorkerLost", 10, "", 0), ATTEMPT_LOST);
+    ASSERT_EQ (attempts_classify ("TimeoutError", 12, "", 0), ATTEMPT_TIMEOUT);
+    ASSERT_EQ (attempts_classify ("ProcessExited", 13, "x", 1), ATTEMPT_CRASHED);
+    const char *sig = "command killed by signal 9";
+    ASSERT_EQ (attempts_classify ("ExecError", 9, sig, strlen (sig)), ATTEMPT_CRASHED);
+    const char *st = "command exited with status 1";
+    ASSERT_EQ (attempts_classify ("ExecError", 9, st, strlen (st)), ATTEMPT_RAISED);
+    ASSERT_EQ (attempts_classify ("ValueError", 10, "bad", 3), ATTEMPT_RAISED);
+    ASSERT_STREQ (attempts_outcome_name (ATTEMPT_LOST), "lost");
+    attempt_log_t *log = NULL;
+    attempt_t rec = {.start = 1, .end = 2, .who = x, .outcome = ATTEMPT_LOST};
+    for (int i = 0; i < 5; i++)
+        ASSERT_TRUE (attempts_log_push (&log, &rec));
+    ASSERT_EQ (log->n, 5);
+    attempts_log_free (&log);
+    ASSERT_TRUE (log == NULL);
+    attempts_destroy (&a);
+    ASSERT_TRUE (a == NULL);
+}
+
+//  Lost on W1, then done on W2: two attempts, lost then done, with times.
+static void
+test_lost_then_done (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);            //  max_retries 1
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));
+    task_t *task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_TRUE (task && task->state == ZJ_STATE_RUNNING);
+    ASSERT_EQ (attempts_count (task), 1);
+    attempt_t a;
+    ASSERT_TRUE (attempts_at (task, 0, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_RUNNING);
+    ASSERT_STREQ (a.who->host, "host");
+    ASSERT_EQ (a.who->pid, 123);
+    zj_enc_simple (rig_enc, ZJ_MSG_DISCONNECT, 0);
+    rig_in (b, BROKER_WORKERS, "W1", 1.5);
+    rig_flush (b, 1.5);
+    ASSERT_EQ (task->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (attempts_count (task), 1);
+    rig_ready (b, "W2", 1, "f", 2.0);
+    rig_flush (b, 2.0);
+    ASSERT_TRUE (rig_find ("W2", ZJ_MSG_TASKS, 0, &msg));
+    zj_str_t ticket;
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (task, buf);
+    ticket = (zj_str_t) {buf, tlen};
+    rig_done (b, "W2", ticket, true, 5.0);
+    rig_flush (b, 5.0);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_TRUE (task && task->state == ZJ_STATE_DONE);
+    ASSERT_EQ (attempts_count (task), 2);
+    ASSERT_TRUE (attempts_at (task, 0, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_LOST);
+    ASSERT_TRUE (a.start == 0.0 && a.end == 1.5);
+    ASSERT_STREQ (a.error, "WorkerLost");
+    ASSERT_TRUE (attempts_at (task, 1, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_DONE);
+    ASSERT_TRUE (a.start == 2.0 && a.end == 5.0);
+    ASSERT_TRUE (!attempts_at (task, 2, &a));
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
+//  A task that raised: one attempt, raised, with its error type.
+static void
+test_raised (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    task_t *task = tasks_find (b->tasks, b->gen, 1);
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (task, buf);
+    rig_done (b, "W1", (zj_str_t) {buf, tlen}, false, 1.0);
+    rig_flush (b, 1.0);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_TRUE (task && task->state == ZJ_STATE_FAILED);
+    attempt_t a;
+    ASSERT_EQ (attempts_count (task), 1);
+    ASSERT_TRUE (attempts_at (task, 0, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_RAISED);
+    ASSERT_STREQ (a.error, "ValueError");
+    //  Cancelled while queued: no attempt at all.
+    rig_submit (b, "C1", 2, "f", 1, 0, 2.0);
+    rig_flush (b, 2.0);
+    rig_submit (b, "C1", 3, "f", 1, 0, 2.0);
+    rig_flush (b, 2.0);
+    task_t *q = tasks_find (b->tasks, b->gen, 3);
+    ASSERT_TRUE (q && q->state == ZJ_STATE_QUEUED);
+    ASSERT_EQ (attempts_count (q), 0);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
+int
+main (void)
+{
+    rig_enc = zj_enc_new ();
+    ZT_RUN (test_intern_and_classify);
+    ZT_RUN (test_lost_then_done);
+    ZT_RUN (test_raised);
+    zj_enc_destroy (&rig_enc);
+    return 0;
+}
