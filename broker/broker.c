@@ -429,26 +429,37 @@ typedef struct {
 bool
 broker_task_lost (broker_t *self, task_t *task, double now)
 {
+    if (broker_task_retry (self, task, ATTEMPT_LOST, "WorkerLost", 10, now))
+        return true;
     if (task->attempts < UINT16_MAX)
         task->attempts++;
-    if (task->attempts > task->max_retries) {
-        char msg[96];
-        int n = snprintf (msg, sizeof msg, "worker lost on each of %u attempts",
-                          (unsigned) task->attempts);
-        broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
-        broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
-                       zj_enc_size (self->tmp), now);
+    char msg[96];
+    int n = snprintf (msg, sizeof msg, "worker lost on each of %u attempts",
+                      (unsigned) task->attempts);
+    broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
+    broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
+                   zj_enc_size (self->tmp), now);
+    return false;
+}
+
+bool
+broker_task_retry (broker_t *self, task_t *task, attempt_outcome_t outcome, const char *type,
+                   size_t tlen, double now)
+{
+    //  Lost and crashed runs share one budget: max_retries requeues.
+    if (task->attempts >= task->max_retries)
         return false;
-    }
-    //  The lost run goes to the log; on OOM it is only missing from the
+    task->attempts++;
+    //  The run goes to the log; on OOM it is only missing from the
     //  history, the task itself is still requeued.
     attempt_t a = {
         .start = task->since + (double) task->wait,
         .end = now,
         .who = task->who,
-        .outcome = ATTEMPT_LOST,
-        .error = "WorkerLost",
+        .outcome = (uint8_t) outcome,
     };
+    size_t n = tlen < sizeof a.error - 1 ? tlen : sizeof a.error - 1;
+    memcpy (a.error, type, n);
     if (!attempts_log_push (&task->log, &a))
         log_error ("out of memory", "what=attempt dropped=1");
     task->who = NULL;

@@ -134,6 +134,12 @@ void broker_abort (broker_t *self, task_t *task);
 //  of its level or fail it WorkerLost when no attempts are left. Returns
 //  true when it was requeued.
 bool broker_task_lost (broker_t *self, task_t *task, double now);
+//  A task whose run just ended without finishing it (`outcome`, with
+//  error type `type`), already unlinked: when attempts are left, log the
+//  run, count it and mark the task QUEUED (the caller requeues it) and
+//  return true; else change nothing and return false.
+bool broker_task_retry (broker_t *self, task_t *task, attempt_outcome_t outcome,
+                        const char *type, size_t tlen, double now);
 //  A worker vanished or said goodbye: requeue or fail what it held and
 //  forget it. `why` goes to the log.
 void broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, double now);

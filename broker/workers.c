@@ -143,6 +143,22 @@ s_held (broker_t *self, worker_t *w, zj_str_t ticket, const char *what)
     return NULL;
 }
 
+//  A run whose process crashed (ProcessExited, or an exec command killed
+//  by a signal) is retried within max_retries, like a lost worker: the
+//  crash says nothing about the task. Other errors were raised by the
+//  task and stand.
+static bool
+s_crash_retried (broker_t *self, task_t *task, const zj_outcome_t *out, double now)
+{
+    const char *type = out->err_type.ptr ? out->err_type.ptr : "";
+    attempt_outcome_t kind = attempts_classify (type, out->err_type.len,
+                                                out->err_message.ptr ? out->err_message.ptr : "",
+                                                out->err_message.len);
+    if (kind != ATTEMPT_CRASHED)
+        return false;
+    return broker_task_retry (self, task, kind, type, out->err_type.len, now);
+}
+
 static void
 s_done (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
 {
@@ -178,6 +194,8 @@ s_done (broker_t *self, worker_t *w, zj_msg_t *msg, double now)
             else
                 broker_finish (self, task, ZJ_STATE_DONE, &nil, 1, now);
         }
+        else if (s_crash_retried (self, task, &out, now))
+            sched_requeue (self->sched, task);
         else {
             broker_error_payload (self, out.err_type.ptr ? out.err_type.ptr : "", out.err_type.len,
                                   out.err_message.ptr ? out.err_message.ptr : "",

@@ -123,6 +123,62 @@ test_raised (void)
     store_destroy (&store);
 }
 
+static void
+s_crash (broker_t *b, const char *worker, task_t *task, double now)
+{
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (task, buf);
+    zj_enc_outcomes_begin (rig_enc, ZJ_MSG_DONE, 1);
+    zj_outcome_t out = {
+        .ticket = {buf, tlen},
+        .state = ZJ_STATE_FAILED,
+        .err_type = {"ExecError", 9},
+        .err_message = {"command killed by signal 9", 26},
+        .err_traceback = {"", 0},
+    };
+    zj_enc_outcome (rig_enc, &out);
+    rig_in (b, BROKER_WORKERS, worker, now);
+}
+
+//  A crash is retried within max_retries (1 here); the second crash
+//  stands and the ticket fails with the crash's own error.
+static void
+test_crash_retried (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    task_t *task = tasks_find (b->tasks, b->gen, 1);
+    s_crash (b, "W1", task, 1.0);
+    rig_flush (b, 1.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (!rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    ASSERT_TRUE (rig_find ("W1", ZJ_MSG_TASKS, 0, &msg));   //  dispatched again
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (task->state, ZJ_STATE_RUNNING);
+    s_crash (b, "W1", task, 2.0);
+    rig_flush (b, 2.0);
+    ASSERT_TRUE (rig_find ("C1", ZJ_MSG_RESULT, 0, &msg));
+    zj_outcome_t out;
+    ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
+    ASSERT_EQ (out.state, ZJ_STATE_FAILED);
+    ASSERT_VIEWEQ (out.err_type, "ExecError");
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (attempts_count (task), 2);
+    attempt_t a;
+    ASSERT_TRUE (attempts_at (task, 0, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_CRASHED);
+    ASSERT_STREQ (a.error, "ExecError");
+    ASSERT_TRUE (attempts_at (task, 1, &a));
+    ASSERT_EQ (a.outcome, ATTEMPT_CRASHED);
+    ASSERT_TRUE (a.start == 1.0 && a.end == 2.0);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -130,6 +186,7 @@ main (void)
     ZT_RUN (test_intern_and_classify);
     ZT_RUN (test_lost_then_done);
     ZT_RUN (test_raised);
+    ZT_RUN (test_crash_retried);
     zj_enc_destroy (&rig_enc);
     return 0;
 }
