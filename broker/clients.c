@@ -8,6 +8,7 @@
 #include "ticket.h"
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 //  Give client c the state of one ticket as FETCH does: a RESULT entry
 //  now when it is final, unknown or expired, else a subscription.
@@ -250,15 +251,67 @@ s_fetch (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
     peers_client_idle (self->peers, c);
 }
 
+//  Seconds to add to the loop's monotonic clock (uv_hrtime) for unix time.
+static double
+s_wall_offset (void)
+{
+    struct timespec wall, mono;
+    clock_gettime (CLOCK_REALTIME, &wall);
+    clock_gettime (CLOCK_MONOTONIC, &mono);
+    return (double) (wall.tv_sec - mono.tv_sec) + (double) (wall.tv_nsec - mono.tv_nsec) / 1e9;
+}
+
+//  [ticket, state, attempts]: each attempt a map (protocol 5.4).
+static void
+s_enc_attempts (zj_enc_t *enc, zj_str_t ticket, zj_state_t state, const task_t *task,
+                double offset)
+{
+    size_t n = task ? attempts_count (task) : 0;
+    zj_enc_array (enc, 3);
+    zj_enc_str (enc, ticket.ptr, ticket.len);
+    zj_enc_uint (enc, (uint64_t) state);
+    zj_enc_array (enc, (uint32_t) n);
+    for (size_t i = 0; i < n; i++) {
+        attempt_t a;
+        if (!attempts_at (task, i, &a))
+            memset (&a, 0, sizeof a);
+        zj_enc_map (enc, 7);
+        zj_enc_cstr (enc, "n");
+        zj_enc_uint (enc, i + 1);
+        zj_enc_cstr (enc, "host");
+        zj_enc_cstr (enc, a.who ? a.who->host : "");
+        zj_enc_cstr (enc, "pid");
+        zj_enc_int (enc, a.who ? a.who->pid : 0);
+        zj_enc_cstr (enc, "start");
+        zj_enc_double (enc, a.start + offset);
+        zj_enc_cstr (enc, "end");
+        if (a.end > 0)
+            zj_enc_double (enc, a.end + offset);
+        else
+            zj_enc_nil (enc);
+        zj_enc_cstr (enc, "outcome");
+        zj_enc_cstr (enc, attempts_outcome_name ((attempt_outcome_t) a.outcome));
+        zj_enc_cstr (enc, "error");
+        if (a.error[0])
+            zj_enc_cstr (enc, a.error);
+        else
+            zj_enc_nil (enc);
+    }
+}
+
 static void
 s_status (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
 {
     zj_enc_states_begin (self->enc, ZJ_MSG_STATUS_REPLY, msg->req, msg->count);
+    double offset = msg->want_attempts ? s_wall_offset () : 0;
     zj_str_t ticket;
     while (zj_msg_next_str (msg, &ticket)) {
         task_t *task;
         zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
-        zj_enc_state (self->enc, ticket.ptr, ticket.len, state);
+        if (msg->want_attempts)
+            s_enc_attempts (self->enc, ticket, state, task, offset);
+        else
+            zj_enc_state (self->enc, ticket.ptr, ticket.len, state);
     }
     broker_reply (self, BROKER_CLIENTS, id, self->enc);
 }

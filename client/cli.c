@@ -188,10 +188,36 @@ static int s_cmd_result (cli_t *cli)
     return code;
 }
 
+//  status --json: {"ticket", "state", "attempts": [...]}.
+static int s_status_json (cli_t *cli, const char *ticket)
+{
+    zj_err_t err;
+    char *text = NULL;
+    int state = zj_client_status_attempts (cli->client, ticket, &text, &err);
+    if (state < 0)
+        return s_report (cli, err, ticket, NULL);
+    json_t *attempts = json_loads (text, JSON_DECODE_ANY, NULL);
+    free (text);
+    json_t *obj = json_pack ("{s:s, s:s, s:o}", "ticket", ticket, "state",
+                             zj_state_name ((zj_state_t) state), "attempts",
+                             attempts ? attempts : json_array ());
+    char *out = obj ? json_dumps (obj, JSON_COMPACT) : NULL;
+    json_decref (obj);
+    if (!out)
+        return s_report (cli, ZJ_ENOMEM, ticket, NULL);
+    puts (out);
+    free (out);
+    if (state == ZJ_STATE_UNKNOWN || state == ZJ_STATE_EXPIRED)
+        return s_report (cli, state == ZJ_STATE_UNKNOWN ? ZJ_ENOTICKET : ZJ_EEXPIRED, ticket, NULL);
+    return CLI_EXIT_OK;
+}
+
 static int s_cmd_status (cli_t *cli)
 {
     zj_err_t err;
     const char *ticket = cli->args->ticket;
+    if (cli->args->json)
+        return s_status_json (cli, ticket);
     int state = zj_client_status (cli->client, ticket, &err);
     if (state < 0)
         return s_report (cli, err, ticket, NULL);

@@ -48,7 +48,7 @@ static const struct {
     {"task-timeout", OPT_TASK_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"unordered", OPT_UNORDERED, false, CMD (CLI_MAP)},
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
-    {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES)},
+    {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES) | CMD (CLI_STATUS)},
     {"format", OPT_FORMAT, true, CMD (CLI_STATS)},
     {"curve-secret", OPT_CURVE_SECRET, true, ALL_CMDS},
     {"broker-key", OPT_BROKER_KEY, true, ALL_CMDS},
@@ -337,7 +337,7 @@ static const char *s_usage[] = {
     [CLI_RUN] = "usage: zjob run FN [ARG...] [--timeout SEC] [--priority N] [--task-timeout SEC]",
     [CLI_SUBMIT] = "usage: zjob submit FN [ARG...] [--priority N] [--task-timeout SEC]",
     [CLI_RESULT] = "usage: zjob result TICKET [--timeout SEC]",
-    [CLI_STATUS] = "usage: zjob status TICKET",
+    [CLI_STATUS] = "usage: zjob status [--json] TICKET",
     [CLI_CANCEL] = "usage: zjob cancel TICKET",
     [CLI_MAP] = "usage: zjob map FN [--unordered] [--chunksize N] [--timeout SEC] < LINES",
     [CLI_STATS] = "usage: zjob stats [--format json|prometheus]",
@@ -401,10 +401,16 @@ static const char *s_help[] = {
         "  --timeout SEC  stop waiting after SEC seconds (exit 3)\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_STATUS] =
-        "usage: zjob status TICKET\n"
+        "usage: zjob status [--json] TICKET\n"
         "\n"
         "Print the state of the task TICKET: queued, running, done, failed or\n"
         "cancelled. An unknown or expired ticket exits with 6.\n"
+        "\n"
+        "Options:\n"
+        "  --json  print {\"ticket\", \"state\", \"attempts\"} instead: every run of\n"
+        "          the task with its worker host and pid, start and end (unix\n"
+        "          seconds), outcome (running, done, raised, crashed, timeout,\n"
+        "          lost, cancelled) and error type\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_CANCEL] =
         "usage: zjob cancel TICKET\n"

@@ -489,6 +489,41 @@ int zj_client_status (zj_client_t *self, const char *ticket, zj_err_t *err)
     return zj__client_ticket_call (self, ZJ_MSG_STATUS, ticket, -1, err);
 }
 
+int zj_client_status_attempts (zj_client_t *self, const char *ticket, char **attempts,
+                               zj_err_t *err)
+{
+    zj_err_t dummy;
+    if (!err)
+        err = &dummy;
+    *attempts = NULL;
+    if (!self || !s_name_ok (ticket, ZJ_MAX_TICKET)) {
+        *err = ZJ_EINVAL;
+        return -1;
+    }
+    zj__req_t *req = zj__req_new (ZJ_MSG_STATUS, true);
+    if (!req) {
+        *err = ZJ_ENOMEM;
+        return -1;
+    }
+    req->attempts = true;
+    strcpy (req->ticket, ticket);
+    *err = s_call (self, &req, -1);
+    if (*err != ZJ_OK)
+        return -1;
+    int state = req->state;
+    //  A broker that ignores the option answers without a history.
+    *attempts = req->json ? req->json : strdup ("[]");
+    req->json = NULL;
+    zj__req_destroy (&req);
+    if (state < 0 || !*attempts) {
+        free (*attempts);
+        *attempts = NULL;
+        *err = state < 0 ? ZJ_EPROTO : ZJ_ENOMEM;
+        return -1;
+    }
+    return state;
+}
+
 int zj_client_cancel (zj_client_t *self, const char *ticket, zj_err_t *err)
 {
     return zj__client_ticket_call (self, ZJ_MSG_CANCEL, ticket, -1, err);

@@ -50,7 +50,9 @@ struct zj__req {
     char ticket[ZJ_MAX_TICKET + 1];     //  STATUS, CANCEL: the ticket asked about
     zj_err_t err;               //  ZJ_OK or why it failed
     int state;                  //  STATUS, CANCEL: the answer (ZJ_STATE_*)
-    char *json;                 //  STATS: the answer as JSON text; owned
+    char *json;                 //  STATS: the answer as JSON text; STATUS with
+                                //  attempts: the attempt list as JSON; owned
+    bool attempts;              //  STATUS: ask for the attempt history
 };
 
 //  Length of a client id: 16 random bytes in hex.

@@ -279,6 +279,12 @@ static void s_encode (zj_client_t *self, zj__req_t *req)
         case ZJ_MSG_FETCH:
         case ZJ_MSG_CANCEL:
         case ZJ_MSG_STATUS:
+            if (req->sync && req->attempts) {
+                zj_enc_status_attempts_begin (enc, req->id, 1);
+                zj_enc_str (enc, req->ticket, strlen (req->ticket));
+                zj_enc_status_attempts_end (enc);
+                break;
+            }
             if (req->sync) {
                 zj_enc_tickets_begin (enc, req->type, req->id, 1);
                 zj_enc_str (enc, req->ticket, strlen (req->ticket));

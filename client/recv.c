@@ -121,7 +121,18 @@ static void s_on_states (zj_client_t *self, zj_msg_t *msg)
     zj_str_t ticket;
     zj_state_t state;
     bool first = true;
+    //  The attempt history of a STATUS that asked for it, as JSON.
+    char *json = NULL;
+    zj_err_t jerr = ZJ_OK;
+    if (req && req->attempts && msg->type == ZJ_MSG_STATUS_REPLY) {
+        zj_msg_t copy = *msg;
+        zj_raw_t raw;
+        if (zj_msg_next_state_attempts (&copy, &ticket, &state, &raw) && raw.ptr)
+            json = zj_json_from_msgpack (raw.ptr, raw.len, &jerr);
+    }
     zj__lock ();
+    if (req)
+        req->json = json;
     while (zj_msg_next_state (msg, &ticket, &state)) {
         if (first && req)
             req->state = (int) state;

@@ -235,6 +235,11 @@ ZJ_EXPORT void zj_map_destroy (zj_map_t **self_p);
 //  State of a ticket at the broker (ZJ_STATE_* numbers from
 //  docs/protocol.md: 1 queued ... 7 expired), or -1 with *err set.
 ZJ_EXPORT int zj_client_status (zj_client_t *self, const char *ticket, zj_err_t *err);
+//  The same, and the ticket's attempt history as JSON text: an array of
+//  {"n","host","pid","start","end","outcome","error"} (protocol 5.4).
+//  *attempts is caller-owned (free()); NULL when -1 is returned.
+ZJ_EXPORT int zj_client_status_attempts (zj_client_t *self, const char *ticket,
+                                         char **attempts, zj_err_t *err);
 //  Cancel by ticket: the state after the attempt (5 when cancelled), or
 //  -1 with *err set.
 ZJ_EXPORT int zj_client_cancel (zj_client_t *self, const char *ticket, zj_err_t *err);

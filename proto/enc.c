@@ -240,6 +240,19 @@ void zj_enc_tickets_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uin
     zj_enc_array (self, count);
 }
 
+void zj_enc_status_attempts_begin (zj_enc_t *self, uint64_t req, uint32_t count)
+{
+    s_header (self, 5, ZJ_MSG_STATUS, req);
+    zj_enc_array (self, count);
+}
+
+void zj_enc_status_attempts_end (zj_enc_t *self)
+{
+    zj_enc_map (self, 1);
+    zj_enc_cstr (self, "attempts");
+    zj_enc_bool (self, true);
+}
+
 void zj_enc_states_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count)
 {
     s_header (self, 4, type, req);

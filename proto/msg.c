@@ -343,8 +343,10 @@ static bool s_parse_outcome (mpread_t *r, zj_outcome_t *out, bool done_only,
 }
 
 //  [ticket, state, ...] with any state 1..7.
+//  `attempts`, when not NULL, gets the raw 3rd element (STATUS_REPLY's
+//  attempt history), or {NULL, 0} when there is none.
 static bool s_parse_state (mpread_t *r, zj_str_t *ticket, zj_state_t *state,
-                           const char **why)
+                           zj_raw_t *attempts, const char **why)
 {
     uint32_t extra;
     uint64_t v;
@@ -355,6 +357,16 @@ static bool s_parse_state (mpread_t *r, zj_str_t *ticket, zj_state_t *state,
     if (!s_read_uint (r, &v) || v < ZJ_STATE_QUEUED || v > ZJ_STATE_EXPIRED)
         FAIL ("state is not an integer 1..7");
     *state = (zj_state_t) v;
+    if (attempts) {
+        *attempts = (zj_raw_t) {NULL, 0};
+        if (extra > 0 && mpread_at_array (r)) {
+            const uint8_t *start = r->p;
+            if (!mpread_skip (r, ZJ_MAX_DEPTH))
+                FAIL ("state entry holds a malformed attempt list");
+            *attempts = (zj_raw_t) {start, (size_t) (r->p - start)};
+            extra--;
+        }
+    }
     return s_skip_extra (r, extra, why);
 }
 
@@ -414,26 +426,32 @@ static bool s_parse_info (mpread_t *r, zj_msg_t *msg, const char **why)
     return true;
 }
 
-//  CANCEL's options map: "running" (bool); other keys are ignored.
+//  CANCEL's options map: "running" (bool); STATUS's: "attempts" (bool);
+//  other keys are ignored.
 static bool s_parse_cancel_options (mpread_t *r, zj_msg_t *msg, const char **why)
 {
+    bool cancel = msg->type == ZJ_MSG_CANCEL;
     uint32_t pairs;
     if (!s_read_map (r, &pairs))
-        FAIL ("CANCEL options is not a map");
+        FAIL (cancel ? "CANCEL options is not a map" : "STATUS options is not a map");
     for (uint32_t i = 0; i < pairs; i++) {
         zj_str_t key = {NULL, 0};
         if (mpread_at_str (r)) {
             if (!s_read_str (r, &key))
-                FAIL ("CANCEL options hold a malformed key");
+                FAIL ("options hold a malformed key");
         }
         else
         if (!mpread_skip (r, ZJ_MAX_DEPTH))
-            FAIL ("CANCEL options hold a malformed key");
-        if (key.ptr && s_key_is (key, "running")) {
+            FAIL ("options hold a malformed key");
+        if (key.ptr && s_key_is (key, cancel ? "running" : "attempts")) {
             mpread_item_t it;
             if (!mpread_item (r, &it) || it.kind != MPREAD_BOOL)
-                FAIL ("CANCEL option running is not a bool");
-            msg->keep_running = !it.b;
+                FAIL (cancel ? "CANCEL option running is not a bool"
+                             : "STATUS option attempts is not a bool");
+            if (cancel)
+                msg->keep_running = !it.b;
+            else
+                msg->want_attempts = it.b;
         }
         else
         if (!mpread_skip (r, ZJ_MAX_DEPTH))
@@ -502,7 +520,7 @@ static bool s_parse_list (mpread_t *r, zj_msg_t *msg, const char **why)
             zj_str_t ticket;
             zj_state_t state;
             for (uint32_t i = 0; i < n; i++)
-                if (!s_parse_state (r, &ticket, &state, why))
+                if (!s_parse_state (r, &ticket, &state, NULL, why))
                     return false;
             return true;
         }
@@ -622,7 +640,7 @@ static zj_err_t s_decode (const uint8_t *data, size_t size, size_t max_frame,
                 fields++;
             }
             break;
-        case ZJ_MSG_CANCEL:
+        case ZJ_MSG_CANCEL: case ZJ_MSG_STATUS:
             ok = s_parse_list (&r, msg, why);
             //  Optional options map; "running": false keeps running tasks.
             if (ok && n - 3 > (uint32_t) fields) {
@@ -743,7 +761,17 @@ bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state)
     if ((msg->type != ZJ_MSG_STATUS_REPLY && msg->type != ZJ_MSG_CANCEL_REPLY)
     ||  !s_next_begin (msg, &r))
         return false;
-    return s_next_end (msg, &r, s_parse_state (&r, ticket, state, &why));
+    return s_next_end (msg, &r, s_parse_state (&r, ticket, state, NULL, &why));
+}
+
+bool zj_msg_next_state_attempts (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state,
+                                 zj_raw_t *attempts)
+{
+    mpread_t r;
+    const char *why;
+    if (msg->type != ZJ_MSG_STATUS_REPLY || !s_next_begin (msg, &r))
+        return false;
+    return s_next_end (msg, &r, s_parse_state (&r, ticket, state, attempts, &why));
 }
 
 bool zj_msg_next_held (zj_msg_t *msg, zj_str_t *ticket)

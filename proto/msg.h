@@ -120,6 +120,9 @@ typedef struct {
     uint32_t credit;            //  tasks the worker may hold at once, >= 1
     bool has_held;              //  info had "held": the tickets the worker holds
     uint32_t nheld;             //  how many; read them with zj_msg_next_held
+    //  STATUS
+    bool want_attempts;         //  options {"attempts": true}: reply entries
+                                //  carry each ticket's attempt history
     //  CANCEL
     bool keep_running;          //  options {"running": false}: cancel queued
                                 //  tasks only (concurrent.futures semantics)
@@ -157,6 +160,10 @@ bool zj_msg_next_outcome (zj_msg_t *msg, zj_outcome_t *out);       //  RESULT, D
 bool zj_msg_next_str (zj_msg_t *msg, zj_str_t *str);
 //  STATUS_REPLY, CANCEL_REPLY
 bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state);
+//  STATUS_REPLY: the same, and the entry's 3rd element (the attempt
+//  history, protocol 5.4) as raw msgpack, or {NULL, 0} when absent.
+bool zj_msg_next_state_attempts (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state,
+                                 zj_raw_t *attempts);
 //  READY: the next ticket of info "held" (false when exhausted or absent).
 bool zj_msg_next_held (zj_msg_t *msg, zj_str_t *ticket);
 
@@ -203,6 +210,10 @@ void zj_enc_str (zj_enc_t *self, const char *ptr, size_t len);
 //  STATUS_REPLY, CANCEL_REPLY
 void zj_enc_states_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count);
 void zj_enc_state (zj_enc_t *self, const char *ticket, size_t len, zj_state_t state);
+//  STATUS with options {"attempts": true}: header; then exactly `count`
+//  tickets with zj_enc_str; then zj_enc_status_attempts_end (the options).
+void zj_enc_status_attempts_begin (zj_enc_t *self, uint64_t req, uint32_t count);
+void zj_enc_status_attempts_end (zj_enc_t *self);
 //  RESULT (req 0) and DONE (req 0)
 void zj_enc_outcomes_begin (zj_enc_t *self, zj_msg_type_t type, uint32_t count);
 void zj_enc_outcome (zj_enc_t *self, const zj_outcome_t *out);

@@ -187,6 +187,50 @@ static void test_states (void)
     zj_enc_destroy (&enc);
 }
 
+//  STATUS {"attempts": true} and reply entries carrying a history (decode
+//  only: the re-encoder in frames.c writes the plain forms).
+static void test_status_attempts (void)
+{
+    zj_enc_t *enc = zj_enc_new ();
+    zj_enc_status_attempts_begin (enc, 5, 1);
+    zj_enc_cstr (enc, "t-1");
+    zj_enc_status_attempts_end (enc);
+    frames_take (enc);
+    zj_msg_t msg;
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_OK);
+    ASSERT_EQ (msg.type, ZJ_MSG_STATUS);
+    ASSERT_TRUE (msg.want_attempts);
+    zj_enc_tickets_begin (enc, ZJ_MSG_STATUS, 6, 1);
+    zj_enc_cstr (enc, "t-1");
+    frames_take (enc);
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_OK);
+    ASSERT_TRUE (!msg.want_attempts);
+    //  Reply: one entry with a history, one without.
+    zj_enc_states_begin (enc, ZJ_MSG_STATUS_REPLY, 5, 2);
+    zj_enc_array (enc, 3);
+    zj_enc_cstr (enc, "t-1");
+    zj_enc_uint (enc, ZJ_STATE_DONE);
+    zj_enc_array (enc, 1);
+    zj_enc_map (enc, 1);
+    zj_enc_cstr (enc, "outcome");
+    zj_enc_cstr (enc, "done");
+    zj_enc_state (enc, "t-2", 3, ZJ_STATE_QUEUED);
+    frames_take (enc);
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_OK);
+    zj_str_t ticket;
+    zj_state_t state;
+    zj_raw_t raw;
+    ASSERT_TRUE (zj_msg_next_state_attempts (&msg, &ticket, &state, &raw));
+    ASSERT_VIEWEQ (ticket, "t-1");
+    ASSERT_EQ (state, ZJ_STATE_DONE);
+    ASSERT_TRUE (raw.ptr && raw.len == 1 + 1 + 8 + 5);
+    ASSERT_EQ (raw.ptr[0], 0x91);
+    ASSERT_TRUE (zj_msg_next_state_attempts (&msg, &ticket, &state, &raw));
+    ASSERT_VIEWEQ (ticket, "t-2");
+    ASSERT_TRUE (raw.ptr == NULL);
+    zj_enc_destroy (&enc);
+}
+
 static void test_simple (void)
 {
     zj_msg_type_t types [] = {
@@ -444,6 +488,7 @@ int main (void)
     ZT_RUN (test_submit_client);
     ZT_RUN (test_tickets);
     ZT_RUN (test_states);
+    ZT_RUN (test_status_attempts);
     ZT_RUN (test_simple);
     ZT_RUN (test_error);
     ZT_RUN (test_stats_reply);
