@@ -56,14 +56,17 @@ attempts_log_push (attempt_log_t **log_p, const attempt_t *a)
 {
     attempt_log_t *log = *log_p;
     if (!log || log->n == log->cap) {
-        uint16_t cap = log ? (uint16_t) (log->cap * 2) : 2;
+        uint16_t cap = log && log->cap ? (uint16_t) (log->cap * 2) : 2;
         if (log && log->cap >= UINT16_MAX / 2)
             return false;
         attempt_log_t *grown = realloc (log, sizeof *grown + cap * sizeof grown->a[0]);
         if (!grown)
             return false;
-        if (!log)
+        if (!log) {
             grown->n = 0;
+            grown->retry_len = 0;
+            grown->retry_on = NULL;
+        }
         grown->cap = cap;
         *log_p = log = grown;
     }
@@ -74,8 +77,50 @@ attempts_log_push (attempt_log_t **log_p, const attempt_t *a)
 void
 attempts_log_free (attempt_log_t **log_p)
 {
+    if (*log_p)
+        free ((*log_p)->retry_on);
     free (*log_p);
     *log_p = NULL;
+}
+
+bool
+attempts_set_retry_on (attempt_log_t **log_p, const uint8_t *raw, size_t len)
+{
+    if (len > UINT32_MAX)
+        return false;
+    if (!*log_p) {
+        attempt_log_t *log = calloc (1, sizeof *log);
+        if (!log)
+            return false;
+        *log_p = log;
+    }
+    uint8_t *copy = malloc (len ? len : 1);
+    if (!copy)
+        return false;
+    memcpy (copy, raw, len);
+    free ((*log_p)->retry_on);
+    (*log_p)->retry_on = copy;
+    (*log_p)->retry_len = (uint32_t) len;
+    return true;
+}
+
+bool
+attempts_retry_on (const attempt_log_t *log, const char *type, size_t len)
+{
+    if (!log || !log->retry_on)
+        return false;
+    mpread_t r = {log->retry_on, log->retry_on + log->retry_len};
+    mpread_item_t it;
+    if (!mpread_item (&r, &it) || it.kind != MPREAD_ARRAY)
+        return false;
+    for (uint32_t i = 0, n = it.n; i < n; i++) {
+        mpread_item_t s;
+        if (!mpread_item (&r, &s) || s.kind != MPREAD_STR)
+            return false;
+        if (s.s.len == len && memcmp (s.s.ptr, type, len) == 0)
+            return true;
+    }
+    return false;
 }
 
 static bool

@@ -39,10 +39,13 @@ typedef struct {
     char error[39];             //  error type, "" when none (truncated)
 } attempt_t;
 
-//  Attempts of one task that ended without finishing it, oldest first.
+//  A task's extras, made on first need: attempts that ended without
+//  finishing it (oldest first), and the SUBMIT option retry_on.
 typedef struct attempt_log {
     uint16_t n;
     uint16_t cap;
+    uint32_t retry_len;         //  bytes of retry_on
+    uint8_t *retry_on;          //  msgpack array of error type strings, or NULL
     attempt_t a[];
 } attempt_log_t;
 
@@ -59,6 +62,11 @@ const attempt_who_t *attempts_intern (attempts_t *self, const char *host, int64_
 bool attempts_log_push (attempt_log_t **log_p, const attempt_t *a);
 //  Free a log; sets *log_p to NULL.
 void attempts_log_free (attempt_log_t **log_p);
+//  Keep a copy of SUBMIT's retry_on array (validated by the codec) in
+//  *log_p, making it if need be. False on OOM.
+bool attempts_set_retry_on (attempt_log_t **log_p, const uint8_t *raw, size_t len);
+//  True when error type `type` is in the task's retry_on.
+bool attempts_retry_on (const attempt_log_t *log, const char *type, size_t len);
 
 //  How a run that ended with an error of this type and message counts.
 attempt_outcome_t attempts_classify (const char *type, size_t tlen, const char *msg,

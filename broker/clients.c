@@ -188,6 +188,9 @@ s_submit (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
             break;
         sched_fn_ref (fns[made]);
         tasks[made++] = task;
+        if (spec.retry_on.ptr && !attempts_set_retry_on (&task->log, spec.retry_on.ptr,
+                                                         spec.retry_on.len))
+            break;              //  OOM: the batch is refused below
     }
     zj_err_t rc = made == n ? tasks_persist (self->tasks, tasks, n) : ZJ_ENOSPC;
     if (rc != ZJ_OK) {

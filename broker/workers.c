@@ -146,7 +146,7 @@ s_held (broker_t *self, worker_t *w, zj_str_t ticket, const char *what)
 //  A run whose process crashed (ProcessExited, or an exec command killed
 //  by a signal) is retried within max_retries, like a lost worker: the
 //  crash says nothing about the task. Other errors were raised by the
-//  task and stand.
+//  task and stand, unless their type is in the task's retry_on.
 static bool
 s_crash_retried (broker_t *self, task_t *task, const zj_outcome_t *out, double now)
 {
@@ -154,7 +154,8 @@ s_crash_retried (broker_t *self, task_t *task, const zj_outcome_t *out, double n
     attempt_outcome_t kind = attempts_classify (type, out->err_type.len,
                                                 out->err_message.ptr ? out->err_message.ptr : "",
                                                 out->err_message.len);
-    if (kind != ATTEMPT_CRASHED)
+    //  A raised error is retried only when the submit asked for its type.
+    if (kind != ATTEMPT_CRASHED && !attempts_retry_on (task->log, type, out->err_type.len))
         return false;
     return broker_task_retry (self, task, kind, type, out->err_type.len, now);
 }

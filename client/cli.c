@@ -154,7 +154,14 @@ static int s_cmd_run (cli_t *cli, bool wait)
     zj_enc_array (enc, (uint32_t) a->nargs);
     for (size_t i = 0; i < a->nargs; i++)
         zj_json_arg_to_msgpack (enc, a->args[i]);
-    zj_task_opts_t opts = {.priority = a->priority, .timeout = a->task_timeout};
+    //  zj_task_opts_t: 0 = broker default, negative = no retries.
+    zj_task_opts_t opts = {
+        .priority = a->priority,
+        .timeout = a->task_timeout,
+        .max_retries = a->max_retries < 0 ? 0 : a->max_retries == 0 ? -1 : a->max_retries,
+        .retry_on = a->retry_on,
+        .nretry_on = a->nretry_on,
+    };
     zj_err_t err = zj_enc_failed (enc) ? ZJ_ENOMEM : ZJ_OK;
     zj_future_t *f = err ? NULL : zj_submit (cli->client, a->fn, zj_enc_data (enc),
                                              zj_enc_size (enc), &opts, &err);

@@ -27,6 +27,8 @@ typedef enum {
     OPT_FORMAT,
     OPT_CURVE_SECRET,
     OPT_BROKER_KEY,
+    OPT_RETRY_ON,
+    OPT_MAX_RETRIES,
 } opt_id_t;
 
 #define CMD(c) (1u << (c))
@@ -46,6 +48,8 @@ static const struct {
     {"timeout", OPT_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_RESULT) | CMD (CLI_MAP)},
     {"priority", OPT_PRIORITY, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"task-timeout", OPT_TASK_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
+    {"retry-on", OPT_RETRY_ON, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
+    {"max-retries", OPT_MAX_RETRIES, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"unordered", OPT_UNORDERED, false, CMD (CLI_MAP)},
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
     {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES) | CMD (CLI_STATUS)},
@@ -111,7 +115,8 @@ static bool s_integer (cli_args_t *self, const char *opt, const char *text, int6
     long long v = strtoll (text, &end, 10);
     if (end == text || *end || errno || v < min)
         return s_fail (self, "--%s wants a whole number%s, not '%s'", opt,
-                       min > INT64_MIN ? " of at least 1" : "", text);
+                       min == 0 ? " of at least 0" : min > INT64_MIN ? " of at least 1" : "",
+                       text);
     *out = v;
     return true;
 }
@@ -141,6 +146,15 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             return s_integer (self, name, value, INT64_MIN, &self->priority);
         case OPT_TASK_TIMEOUT:
             return s_seconds (self, name, value, true, &self->task_timeout);
+        case OPT_RETRY_ON:
+            if (self->nretry_on == CLI_MAX_RETRY_ON)
+                return s_fail (self, "--retry-on: at most %d error types", CLI_MAX_RETRY_ON);
+            if (!*value)
+                return s_fail (self, "--retry-on wants an error type, e.g. ConnectionError");
+            self->retry_on[self->nretry_on++] = value;
+            return true;
+        case OPT_MAX_RETRIES:
+            return s_integer (self, name, value, 0, &self->max_retries);
         case OPT_UNORDERED:
             self->unordered = true;
             return true;
@@ -175,6 +189,7 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
     self->reconnect_timeout = 60;
     self->timeout = -1;
     self->chunksize = 1;
+    self->max_retries = -1;
     //  Positional words in order: the command first, then its operands.
     const char **words = calloc ((size_t) (argc > 0 ? argc : 1), sizeof *words);
     if (!words)
@@ -334,8 +349,10 @@ void cli_args_fini (cli_args_t *self)
 
 static const char *s_usage[] = {
     [CLI_NONE] = "usage: zjob [--broker EP] [--connect-timeout SEC] COMMAND [ARGS...]",
-    [CLI_RUN] = "usage: zjob run FN [ARG...] [--timeout SEC] [--priority N] [--task-timeout SEC]",
-    [CLI_SUBMIT] = "usage: zjob submit FN [ARG...] [--priority N] [--task-timeout SEC]",
+    [CLI_RUN] = "usage: zjob run FN [ARG...] [--timeout SEC] [--priority N] [--task-timeout SEC]\n"
+                "                [--max-retries N] [--retry-on TYPE]...",
+    [CLI_SUBMIT] = "usage: zjob submit FN [ARG...] [--priority N] [--task-timeout SEC]\n"
+                   "                [--max-retries N] [--retry-on TYPE]...",
     [CLI_RESULT] = "usage: zjob result TICKET [--timeout SEC]",
     [CLI_STATUS] = "usage: zjob status [--json] TICKET",
     [CLI_CANCEL] = "usage: zjob cancel TICKET",
@@ -369,6 +386,7 @@ static const char *s_help[] = {
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_RUN] =
         "usage: zjob run FN [ARG...] [--timeout SEC] [--priority N] [--task-timeout SEC]\n"
+        "                [--max-retries N] [--retry-on TYPE]...\n"
         "\n"
         "Submit FN(ARG...), wait for it, and print its result on stdout as one line\n"
         "of JSON. When the task fails, stderr shows 'Type: message' and then the\n"
@@ -380,9 +398,14 @@ static const char *s_help[] = {
         "  --priority N        higher runs first (default 0)\n"
         "  --task-timeout SEC  the worker stops the task after SEC seconds\n"
         "                      (default: no limit)\n"
+        "  --max-retries N     runs after the first when a worker is lost, the\n"
+        "                      task's process crashes or --retry-on matches\n"
+        "                      (default: the broker's --max-retries)\n"
+        "  --retry-on TYPE     retry a raised error of this type too (repeatable)\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_SUBMIT] =
         "usage: zjob submit FN [ARG...] [--priority N] [--task-timeout SEC]\n"
+        "                [--max-retries N] [--retry-on TYPE]...\n"
         "\n"
         "Submit FN(ARG...) and print its ticket on stdout as soon as the broker has\n"
         "accepted it. Get the result later with `zjob result TICKET`.\n"
@@ -390,6 +413,10 @@ static const char *s_help[] = {
         "Options:\n"
         "  --priority N        higher runs first (default 0)\n"
         "  --task-timeout SEC  the worker stops the task after SEC seconds\n"
+        "  --max-retries N     runs after the first when a worker is lost, the\n"
+        "                      task's process crashes or --retry-on matches\n"
+        "                      (default: the broker's --max-retries)\n"
+        "  --retry-on TYPE     retry a raised error of this type too (repeatable)\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_RESULT] =
         "usage: zjob result TICKET [--timeout SEC]\n"

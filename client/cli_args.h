@@ -39,6 +39,9 @@ typedef enum {
     CLI_HELP,
 } cli_cmd_t;
 
+//  --retry-on given at most this many times.
+#define CLI_MAX_RETRY_ON 16
+
 typedef struct {
     const char *broker;         //  endpoint; borrowed from argv, env or a literal
     double connect_timeout;     //  seconds before "unreachable"; default 5
@@ -54,6 +57,9 @@ typedef struct {
     double timeout;             //  --timeout: seconds to wait; negative = forever
     int64_t priority;           //  --priority; default 0
     double task_timeout;        //  --task-timeout: seconds the task may run; 0 = no limit
+    int64_t max_retries;        //  --max-retries; -1 = the broker's default
+    const char *retry_on[CLI_MAX_RETRY_ON]; //  --retry-on TYPE (borrowed from argv)
+    size_t nretry_on;
     bool unordered;             //  map --unordered
     size_t chunksize;           //  map --chunksize; default 1
     bool json;                  //  workers, queues --json: for scripts

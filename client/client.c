@@ -76,6 +76,28 @@ static bool s_req_reserve (zj__req_t *self)
     return true;
 }
 
+//  The item's retry_on as a msgpack array of strings in the arena (kept
+//  for resends like the args). False on OOM.
+static bool s_item_retry_on (zj__req_t *req, zj__item_t *item, const zj_task_opts_t *opts)
+{
+    zj_enc_t *enc = zj_enc_new ();
+    if (!enc)
+        return false;
+    zj_enc_array (enc, (uint32_t) opts->nretry_on);
+    for (size_t i = 0; i < opts->nretry_on; i++)
+        zj_enc_cstr (enc, opts->retry_on[i] ? opts->retry_on[i] : "");
+    bool ok = !zj_enc_failed (enc);
+    if (ok) {
+        item->retry_off = zj__req_append (req, zj_enc_data (enc), zj_enc_size (enc));
+        item->retry_len = zj_enc_size (enc);
+        ok = item->retry_off != SIZE_MAX;
+    }
+    if (!ok)
+        item->retry_len = 0;
+    zj_enc_destroy (&enc);
+    return ok;
+}
+
 size_t zj__req_append (zj__req_t *self, const void *data, size_t len)
 {
     if (self->arena_len + len > self->arena_cap) {
@@ -327,6 +349,9 @@ zj_future_t *zj__submit (zj_client_t *self, const char *fn, const void *args,
     item->max_retries = !opts || opts->max_retries == 0 ? -1
                       : opts->max_retries < 0 ? 0 : opts->max_retries;
     item->chunk = chunk;
+    item->retry_len = 0;
+    if (opts && opts->nretry_on && !s_item_retry_on (req, item, opts))
+        goto oom;
     req->nitems++;
     self->npending++;
     if (fresh)

@@ -24,6 +24,8 @@ typedef struct {
     double timeout;
     int64_t max_retries;        //  -1 = broker default
     bool chunk;
+    size_t retry_off;           //  SUBMIT: msgpack retry_on array in arena
+    size_t retry_len;           //  0 = none
 } zj__item_t;
 
 typedef struct zj__req zj__req_t;

@@ -273,6 +273,8 @@ static void s_encode (zj_client_t *self, zj__req_t *req)
                     .max_retries = it->max_retries,
                     .chunk = it->chunk,
                 };
+                if (it->retry_len)
+                    task.retry_on = (zj_raw_t) {req->arena + it->retry_off, it->retry_len};
                 zj_enc_task (enc, &task);
             }
             break;

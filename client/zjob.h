@@ -107,6 +107,8 @@ typedef struct {
     double timeout;             //  seconds the task may run; 0 = no limit
     int64_t max_retries;        //  retries on worker loss: 0 = broker default,
                                 //  negative = none, positive = that many
+    const char *const *retry_on;    //  error types (NUL-terminated) whose
+    size_t nretry_on;           //  raise is retried too, within max_retries
 } zj_task_opts_t;
 
 //  ---------------------------------------------------------------------

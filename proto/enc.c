@@ -209,11 +209,12 @@ void zj_enc_task (zj_enc_t *self, const zj_task_t *task)
     bool timeout = task->timeout != 0;
     bool retries = task->max_retries >= 0;
     bool chunk = task->chunk;
+    bool retry_on = task->retry_on.ptr && task->retry_on.len;
 
     zj_enc_array (self, 3);
     zj_enc_str (self, task->fn.ptr, task->fn.len);
     s_enc_value (self, task->args, 0x90);
-    zj_enc_map (self, (uint32_t) priority + timeout + retries + chunk);
+    zj_enc_map (self, (uint32_t) priority + timeout + retries + chunk + retry_on);
     if (priority) {
         zj_enc_cstr (self, "priority");
         zj_enc_int (self, task->priority);
@@ -229,6 +230,10 @@ void zj_enc_task (zj_enc_t *self, const zj_task_t *task)
     if (chunk) {
         zj_enc_cstr (self, "chunk");
         zj_enc_bool (self, true);
+    }
+    if (retry_on) {
+        zj_enc_cstr (self, "retry_on");
+        zj_enc_raw (self, task->retry_on.ptr, task->retry_on.len);
     }
     if (self->client_len && self->tasks_left && --self->tasks_left == 0)
         zj_enc_str (self, self->client, self->client_len);

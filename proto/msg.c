@@ -239,6 +239,7 @@ static bool s_parse_task (mpread_t *r, zj_task_t *task, const char **why)
     task->timeout = 0;
     task->max_retries = -1;
     task->chunk = false;
+    task->retry_on = (zj_raw_t) {NULL, 0};
     for (uint32_t i = 0; i < pairs; i++) {
         zj_str_t key;
         if (!mpread_at_str (r)) {
@@ -270,6 +271,19 @@ static bool s_parse_task (mpread_t *r, zj_task_t *task, const char **why)
         if (s_key_is (key, "chunk")) {
             if (!s_read_bool (r, &task->chunk))
                 FAIL ("task option chunk is not a boolean");
+        }
+        else
+        if (s_key_is (key, "retry_on")) {
+            const uint8_t *start = r->p;
+            uint32_t n;
+            zj_str_t type;
+            if (!s_read_array (r, &n))
+                FAIL ("task option retry_on is not an array of strings");
+            for (uint32_t k = 0; k < n; k++)
+                if (!mpread_at_str (r) || !s_read_str (r, &type))
+                    FAIL ("task option retry_on is not an array of strings");
+            task->retry_on = n ? (zj_raw_t) {start, (size_t) (r->p - start)}
+                               : (zj_raw_t) {NULL, 0};
         }
         else
         if (!mpread_skip (r, ZJ_MAX_DEPTH))

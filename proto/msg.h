@@ -79,6 +79,8 @@ typedef struct {
     double timeout;             //  seconds the task may run; 0 = no limit
     int64_t max_retries;        //  -1 = broker default
     bool chunk;                 //  args is an array of argument arrays (map chunks)
+    zj_raw_t retry_on;          //  array of error type strings whose raise is
+                                //  retried within max_retries; {NULL, 0} = none
 } zj_task_t;
 
 //  One task inside TASKS (broker to worker).

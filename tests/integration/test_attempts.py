@@ -73,6 +73,27 @@ class AttemptsTest(ClusterTest):
         self.assertEqual([(x["outcome"], x["error"]) for x in st["attempts"]],
                          [("raised", "ValueError")])
 
+    def test_retry_on_retries_that_type_only(self):
+        self.c.start_worker()
+        wait_for(lambda: len(self.workers()) == 1, 20, "a worker")
+        r = self.zjob("submit", "--retry-on", "KeyError", "--retry-on", "ValueError",
+                      "--max-retries", "1", "fail", "ValueError", "boom")
+        self.assertExit(r, EXIT_OK)
+        ticket = r.stdout.strip()
+        st = wait_for(lambda: (lambda s: s if s["state"] == "failed" else None)
+                      (self.status(ticket)), 20, "the retries")
+        self.assertEqual([(x["outcome"], x["error"]) for x in st["attempts"]],
+                         [("raised", "ValueError")] * 2)
+        r = self.zjob("run", "--retry-on", "KeyError", "fail", "ValueError", "boom")
+        self.assertEqual(r.returncode, 1)
+        ticket = self.zjob("submit", "--retry-on", "KeyError", "fail", "ValueError",
+                           "x").stdout.strip()
+        st = wait_for(lambda: (lambda s: s if s["state"] == "failed" else None)
+                      (self.status(ticket)), 20, "the error")
+        self.assertEqual(len(st["attempts"]), 1)
+        r = self.zjob("submit", "--max-retries", "-1", "noop")
+        self.assertEqual(r.returncode, 2)
+
     def test_queued_and_unknown_tickets(self):
         r = self.zjob("submit", "noop")
         ticket = r.stdout.strip()

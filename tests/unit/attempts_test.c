@@ -179,6 +179,49 @@ test_crash_retried (void)
     store_destroy (&store);
 }
 
+//  retry_on: a raised ValueError is retried within max_retries (1), a
+//  TypeError is not.
+static void
+test_retry_on (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);
+    rig_ready (b, "W1", 1, "f", 0.0);
+    static const uint8_t retry_on[] = {0x91, 0xaa, 'V', 'a', 'l', 'u', 'e', 'E', 'r', 'r', 'o', 'r'};
+    static const uint8_t args[] = {0x90};
+    zj_enc_submit_begin (rig_enc, 1, 1, NULL);
+    zj_enc_task (rig_enc, &(zj_task_t) {
+        .fn = {"f", 1},
+        .args = {args, 1},
+        .max_retries = -1,
+        .retry_on = {retry_on, sizeof retry_on},
+    });
+    rig_in (b, BROKER_CLIENTS, "C1", 0.0);
+    rig_flush (b, 0.0);
+    task_t *task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_TRUE (task && task->log && task->log->retry_on);
+    ASSERT_TRUE (attempts_retry_on (task->log, "ValueError", 10));
+    ASSERT_TRUE (!attempts_retry_on (task->log, "TypeError", 9));
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (task, buf);
+    rig_done (b, "W1", (zj_str_t) {buf, tlen}, false, 1.0);    //  ValueError
+    rig_flush (b, 1.0);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (task->state, ZJ_STATE_RUNNING);                 //  retried at once
+    rig_done (b, "W1", (zj_str_t) {buf, tlen}, false, 2.0);
+    rig_flush (b, 2.0);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (task->state, ZJ_STATE_FAILED);                  //  budget spent
+    attempt_t a;
+    ASSERT_EQ (attempts_count (task), 2);
+    ASSERT_TRUE (attempts_at (task, 0, &a) && a.outcome == ATTEMPT_RAISED);
+    ASSERT_STREQ (a.error, "ValueError");
+    ASSERT_TRUE (attempts_at (task, 1, &a) && a.outcome == ATTEMPT_RAISED);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -187,6 +230,7 @@ main (void)
     ZT_RUN (test_lost_then_done);
     ZT_RUN (test_raised);
     ZT_RUN (test_crash_retried);
+    ZT_RUN (test_retry_on);
     zj_enc_destroy (&rig_enc);
     return 0;
 }

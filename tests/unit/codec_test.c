@@ -231,6 +231,31 @@ static void test_status_attempts (void)
     zj_enc_destroy (&enc);
 }
 
+//  SUBMIT option retry_on: an array of strings travels raw; anything else
+//  is refused.
+static void test_retry_on (void)
+{
+    zj_enc_t *enc = zj_enc_new ();
+    static const uint8_t args[] = {0x90};
+    static const uint8_t good[] = {0x92, 0xa1, 'A', 0xa1, 'B'};
+    static const uint8_t bad[] = {0x91, 0x01};
+    zj_enc_submit_begin (enc, 3, 1, NULL);
+    zj_enc_task (enc, &(zj_task_t) {.fn = {"f", 1}, .args = {args, 1}, .max_retries = -1,
+                                    .retry_on = {good, sizeof good}});
+    frames_take (enc);
+    zj_msg_t msg = frames_round_trip ();
+    zj_task_t task;
+    ASSERT_TRUE (zj_msg_next_task (&msg, &task));
+    ASSERT_TRUE (task.retry_on.len == sizeof good
+                 && memcmp (task.retry_on.ptr, good, sizeof good) == 0);
+    zj_enc_submit_begin (enc, 3, 1, NULL);
+    zj_enc_task (enc, &(zj_task_t) {.fn = {"f", 1}, .args = {args, 1}, .max_retries = -1,
+                                    .retry_on = {bad, sizeof bad}});
+    frames_take (enc);
+    ASSERT_ERR (frames_decode (&msg, NULL), ZJ_EPROTO);
+    zj_enc_destroy (&enc);
+}
+
 static void test_simple (void)
 {
     zj_msg_type_t types [] = {
@@ -489,6 +514,7 @@ int main (void)
     ZT_RUN (test_tickets);
     ZT_RUN (test_states);
     ZT_RUN (test_status_attempts);
+    ZT_RUN (test_retry_on);
     ZT_RUN (test_simple);
     ZT_RUN (test_error);
     ZT_RUN (test_stats_reply);
