@@ -437,6 +437,8 @@ broker_task_lost (broker_t *self, task_t *task, double now)
     int n = snprintf (msg, sizeof msg, "worker lost on each of %u attempts",
                       (unsigned) task->attempts);
     broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
+    task->flags |= TASK_DEAD;
+    self->dead++;
     broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
                    zj_enc_size (self->tmp), now);
     return false;
@@ -608,6 +610,8 @@ static void
 s_expired_cb (void *arg, task_t *task)
 {
     broker_t *self = arg;
+    if ((task->flags & TASK_DEAD) && self->dead)
+        self->dead--;
     metrics_count (report_fn (self, task->fn), METRICS_EXPIRED);
     sched_fn_unref (self->sched, task->fn);
 }

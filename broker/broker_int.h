@@ -47,6 +47,9 @@ typedef struct {
 
 //  Set on a held task while READY's "held" list is matched (workers.c).
 #define TASK_MARK 0x08
+//  Failed after its retries ran out (lost, crashed, or a retry_on type):
+//  a dead letter, listed in STATS "dead_letters".
+#define TASK_DEAD 0x10
 
 //  A SUBMIT answered in this turn. If the turn's commit fails, its new
 //  tasks are taken back and its reply becomes ERROR NoSpace.
@@ -96,6 +99,7 @@ struct broker {
     uint32_t warn_count;        //  bad-frame warnings in it
     uint32_t warn_dropped;      //  warnings suppressed in it
     attempts_t *attempts;       //  interned worker identities of attempts
+    size_t dead;                //  TASK_DEAD records held
 };
 
 //  Flush RESULT entries to a client's own message once this many bytes

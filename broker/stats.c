@@ -2,11 +2,14 @@
 //  stats - the STATS_REPLY map of docs/protocol.md section 7, plus a few
 //  extra keys (receivers ignore keys they do not know).
 #include "broker_int.h"
+#include "mpread.h"
 #include "report.h"
+#include "ticket.h"
 #include "zj_config.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void
 s_kv_uint (zj_enc_t *enc, const char *key, uint64_t v)
@@ -93,12 +96,67 @@ s_workers (broker_t *self, zj_enc_t *enc, double now)
     }
 }
 
+//  Dead letters still held, newest first, at most this many.
+#define STATS_DEAD_MAX 100
+
+//  [{"ticket", "function", "error", "message", "attempts", "age"}, ...]
+static void
+s_dead_letters (broker_t *self, zj_enc_t *enc, double now)
+{
+    size_t n = self->dead < STATS_DEAD_MAX ? self->dead : STATS_DEAD_MAX;
+    zj_enc_array (enc, (uint32_t) n);
+    //  Only walked when there is one: the walk passes every final record.
+    const task_t *t = n ? tasks_newest_final (self->tasks) : NULL;
+    size_t k = 0;
+    for (; t && k < n; t = t->prev) {
+        if (!(t->flags & TASK_DEAD))
+            continue;
+        char ticket[TICKET_MAX + 1];
+        size_t tlen = tasks_ticket (t, ticket);
+        size_t flen;
+        const char *fname = sched_fn_name (t->fn, &flen);
+        attempt_t last;
+        size_t count = attempts_count (t);
+        if (!count || !attempts_at (t, count - 1, &last))
+            memset (&last, 0, sizeof last);
+        //  The message: the payload's second element.
+        zj_str_t message = {"", 0};
+        size_t plen;
+        const uint8_t *p = tasks_payload (t, &plen);
+        if (p) {
+            mpread_t r = {p, p + plen};
+            mpread_item_t it, type, msg;
+            if (mpread_item (&r, &it) && it.kind == MPREAD_ARRAY && it.n >= 2
+                && mpread_item (&r, &type) && type.kind == MPREAD_STR
+                && mpread_item (&r, &msg) && msg.kind == MPREAD_STR)
+                message = (zj_str_t) {(const char *) msg.s.ptr, msg.s.len};
+        }
+        zj_enc_map (enc, 6);
+        zj_enc_cstr (enc, "ticket");
+        zj_enc_str (enc, ticket, tlen);
+        zj_enc_cstr (enc, "function");
+        zj_enc_str (enc, fname, flen);
+        zj_enc_cstr (enc, "error");
+        zj_enc_cstr (enc, last.error);
+        zj_enc_cstr (enc, "message");
+        zj_enc_str (enc, message.ptr, message.len);
+        s_kv_uint (enc, "attempts", count);
+        zj_enc_cstr (enc, "age");
+        zj_enc_double (enc, now - t->since);
+        k++;
+    }
+    //  Fewer found than counted (should not happen): pad so that the
+    //  array holds what its header said.
+    for (; k < n; k++)
+        zj_enc_nil (enc);
+}
+
 void
 stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
 {
     const tasks_counters_t *k = tasks_counters (self->tasks);
     zj_enc_stats_begin (enc, req);
-    zj_enc_map (enc, 14);
+    zj_enc_map (enc, 15);
     zj_enc_cstr (enc, "version");
     zj_enc_cstr (enc, ZJ_VERSION);
     zj_enc_cstr (enc, "generation");
@@ -127,6 +185,8 @@ stats_encode (broker_t *self, zj_enc_t *enc, uint64_t req, double now)
     s_queues (self, enc, now);
     zj_enc_cstr (enc, "workers");
     s_workers (self, enc, now);
+    zj_enc_cstr (enc, "dead_letters");
+    s_dead_letters (self, enc, now);
 
     //  Extras.
     zj_enc_cstr (enc, "store");

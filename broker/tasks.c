@@ -481,6 +481,12 @@ tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
     return moved;
 }
 
+task_t *
+tasks_newest_final (const tasks_t *self)
+{
+    return self->ret_tail;
+}
+
 const uint8_t *
 tasks_payload (const task_t *task, size_t *len)
 {

@@ -135,6 +135,9 @@ void tasks_sub_clear (task_t *task);
 //  returned pointer. Subscribers must have been served and cleared first.
 task_t *tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
                       const uint8_t *payload, size_t len, double now);
+//  The final record that finished last, or NULL; ->prev goes back in
+//  finish order (the retention list).
+task_t *tasks_newest_final (const tasks_t *self);
 //  The outcome payload of a final task, or NULL (TASK_NO_OUTCOME).
 const uint8_t *tasks_payload (const task_t *task, size_t *len);
 

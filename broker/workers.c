@@ -157,7 +157,11 @@ s_crash_retried (broker_t *self, task_t *task, const zj_outcome_t *out, double n
     //  A raised error is retried only when the submit asked for its type.
     if (kind != ATTEMPT_CRASHED && !attempts_retry_on (task->log, type, out->err_type.len))
         return false;
-    return broker_task_retry (self, task, kind, type, out->err_type.len, now);
+    if (broker_task_retry (self, task, kind, type, out->err_type.len, now))
+        return true;
+    task->flags |= TASK_DEAD;   //  retries spent: the caller fails it
+    self->dead++;
+    return false;
 }
 
 static void

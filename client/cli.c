@@ -742,6 +742,7 @@ int main (int argc, char **argv)
         case CLI_STATS:  code = s_cmd_stats (&cli); break;
         case CLI_WORKERS: code = s_cmd_list (&cli, "workers", cli_table_workers); break;
         case CLI_QUEUES: code = s_cmd_list (&cli, "queues", cli_table_queues); break;
+        case CLI_FAILED: code = s_cmd_list (&cli, "dead_letters", cli_table_failed); break;
         default:         code = CLI_EXIT_USAGE; break;
     }
     //  Leave running tasks alone: after a timeout or `submit`, the tasks

@@ -52,7 +52,8 @@ static const struct {
     {"max-retries", OPT_MAX_RETRIES, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"unordered", OPT_UNORDERED, false, CMD (CLI_MAP)},
     {"chunksize", OPT_CHUNKSIZE, true, CMD (CLI_MAP)},
-    {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES) | CMD (CLI_STATUS)},
+    {"json", OPT_JSON, false, CMD (CLI_WORKERS) | CMD (CLI_QUEUES) | CMD (CLI_STATUS)
+                                 | CMD (CLI_FAILED)},
     {"format", OPT_FORMAT, true, CMD (CLI_STATS)},
     {"curve-secret", OPT_CURVE_SECRET, true, ALL_CMDS},
     {"broker-key", OPT_BROKER_KEY, true, ALL_CMDS},
@@ -60,7 +61,7 @@ static const struct {
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
 static const char *s_names[] = {"", "run", "submit", "result", "status",
-                                "cancel", "map", "stats", "workers", "queues", "keygen",
+                                "cancel", "map", "stats", "workers", "queues", "failed", "keygen",
                                 "help"};
 
 const char *cli_cmd_name (cli_cmd_t cmd)
@@ -283,6 +284,7 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
         case CLI_STATS:
         case CLI_WORKERS:
         case CLI_QUEUES:
+        case CLI_FAILED:
             if (nops)
                 return s_fail (self, "zjob %s takes no operands ('%s')", s_names[self->cmd],
                                ops[0]);
@@ -360,6 +362,7 @@ static const char *s_usage[] = {
     [CLI_STATS] = "usage: zjob stats [--format json|prometheus]",
     [CLI_WORKERS] = "usage: zjob workers [--json]",
     [CLI_QUEUES] = "usage: zjob queues [--json]",
+    [CLI_FAILED] = "usage: zjob failed [--json]",
     [CLI_KEYGEN] = "usage: zjob keygen NAME",
     [CLI_HELP] = "usage: zjob help [COMMAND]",
 };
@@ -381,6 +384,7 @@ static const char *s_help[] = {
         "  stats               print the broker's statistics as JSON\n"
         "  workers             list the workers: host, pid, functions, credit, load\n"
         "  queues              list the queues: depth, oldest task, counts\n"
+        "  failed              list dead letters: tasks failed after their retries\n"
         "  keygen NAME         write a CURVE key pair: NAME.key, NAME.key_secret\n"
         "  help [COMMAND]      show help for a command\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
@@ -500,6 +504,21 @@ static const char *s_help[] = {
         "\n"
         "Options:\n"
         "  --json  print the broker's queue list as JSON instead, for scripts\n"
+        "\n" GLOBAL_OPTS "\n" EXIT_CODES,
+    [CLI_FAILED] =
+        "usage: zjob failed [--json]\n"
+        "\n"
+        "List the dead letters the broker still holds (newest first, at most 100):\n"
+        "tasks that failed after their retries ran out (worker lost, process\n"
+        "crashed, or a --retry-on error type each time):\n"
+        "  TICKET     the task\n"
+        "  FUNCTION   its function\n"
+        "  ATTEMPTS   runs on record (zjob status --json TICKET shows them)\n"
+        "  AGE        how long ago it failed\n"
+        "  ERROR      the last error, 'Type: message'\n"
+        "\n"
+        "Options:\n"
+        "  --json  print the list as JSON instead, for scripts\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_KEYGEN] =
         "usage: zjob keygen NAME\n"

@@ -35,6 +35,7 @@ typedef enum {
     CLI_STATS,
     CLI_WORKERS,
     CLI_QUEUES,
+    CLI_FAILED,
     CLI_KEYGEN,
     CLI_HELP,
 } cli_cmd_t;

@@ -282,6 +282,38 @@ static int s_queue_cmp (const void *a, const void *b)
     return strcmp (fx ? fx : "", fy ? fy : "");
 }
 
+char *cli_table_failed (const json_t *stats)
+{
+    static const col_t cols[] = {
+        {"TICKET", false}, {"FUNCTION", false}, {"ATTEMPTS", true}, {"AGE", true},
+        {"ERROR", false},
+    };
+    const json_t *list = json_object_get (stats, "dead_letters");
+    table_t t = {cols, sizeof cols / sizeof cols[0], NULL, 0, 0, false};
+    size_t i;
+    const json_t *d;
+    json_array_foreach (list, i, d) {
+        if (!json_is_object (d))
+            continue;
+        char b[2][32];
+        char error[200];
+        snprintf (error, sizeof error, "%s: %s",
+                  json_string_value (json_object_get (d, "error")) ?: "",
+                  json_string_value (json_object_get (d, "message")) ?: "");
+        const char *row[] = {
+            json_string_value (json_object_get (d, "ticket")),
+            json_string_value (json_object_get (d, "function")),
+            s_cell (d, "attempts", b[0], sizeof b[0]),
+            s_age_cell (d, "age", b[1], sizeof b[1]),
+            error,
+        };
+        s_table_add (&t, row);
+    }
+    char *text = s_table_render (&t, "no dead letters: no task failed after its retries\n");
+    s_table_fini (&t);
+    return text;
+}
+
 char *cli_table_queues (const json_t *stats)
 {
     static const col_t cols[] = {

@@ -15,6 +15,9 @@ char *cli_table_workers (const json_t *stats);
 //  The queues table: FUNCTION, DEPTH, RUNNING, WORKERS, OLDEST, SUBMITTED,
 //  COMPLETED, FAILED, CANCELLED, sorted by function. As cli_table_workers.
 char *cli_table_queues (const json_t *stats);
+//  The dead letters of STATS "dead_letters", in the broker's order
+//  (newest first). Caller owns the text; NULL on OOM.
+char *cli_table_failed (const json_t *stats);
 //  A duration for people: "0.3s", "12s", "3m05s", "2h03m", "4d07h".
 //  Writes at most size bytes (NUL included) to buf and returns buf.
 char *cli_table_age (double seconds, char *buf, size_t size);

@@ -2,7 +2,8 @@
 """Every attempt on record (issue 3, item 8): `zjob status --json` shows a
 ticket's runs, with worker host and pid, start and end, and outcome; a
 worker killed mid-task leaves a lost attempt before the done one, and an
-exec command killed by a signal is a crash, retried within max_retries."""
+exec command killed by a signal is a crash, retried within max_retries;
+--retry-on retries a raised type; `zjob failed` lists the dead letters."""
 
 import json
 import os
@@ -93,6 +94,26 @@ class AttemptsTest(ClusterTest):
         self.assertEqual(len(st["attempts"]), 1)
         r = self.zjob("submit", "--max-retries", "-1", "noop")
         self.assertEqual(r.returncode, 2)
+
+    def test_failed_lists_dead_letters_only(self):
+        r = self.zjob("failed")
+        self.assertExit(r, EXIT_OK)
+        self.assertIn("no dead letters", r.stdout)
+        self.c.start_worker()
+        wait_for(lambda: len(self.workers()) == 1, 20, "a worker")
+        self.assertEqual(self.zjob("run", "--retry-on", "ValueError", "--max-retries", "1",
+                                   "fail", "ValueError", "boom").returncode, 1)
+        self.assertEqual(self.zjob("run", "fail", "TypeError", "once").returncode, 1)
+        r = self.zjob("failed", "--json")
+        self.assertExit(r, EXIT_OK)
+        dead = json.loads(r.stdout)
+        self.assertEqual([(d["function"], d["error"], d["message"], d["attempts"])
+                          for d in dead], [("fail", "ValueError", "boom", 2)])
+        r = self.zjob("failed")
+        self.assertExit(r, EXIT_OK)
+        self.assertIn(dead[0]["ticket"], r.stdout)
+        self.assertIn("ValueError: boom", r.stdout)
+        self.assertNotIn("TypeError", r.stdout)
 
     def test_queued_and_unknown_tickets(self):
         r = self.zjob("submit", "noop")

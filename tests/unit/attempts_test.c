@@ -110,6 +110,9 @@ test_raised (void)
     ASSERT_TRUE (attempts_at (task, 0, &a));
     ASSERT_EQ (a.outcome, ATTEMPT_RAISED);
     ASSERT_STREQ (a.error, "ValueError");
+    //  Raised without retry_on: failed, not a dead letter.
+    ASSERT_TRUE (!(task->flags & TASK_DEAD));
+    ASSERT_EQ (b->dead, 0);
     //  Cancelled while queued: no attempt at all.
     rig_submit (b, "C1", 2, "f", 1, 0, 2.0);
     rig_flush (b, 2.0);
@@ -217,6 +220,9 @@ test_retry_on (void)
     ASSERT_TRUE (attempts_at (task, 0, &a) && a.outcome == ATTEMPT_RAISED);
     ASSERT_STREQ (a.error, "ValueError");
     ASSERT_TRUE (attempts_at (task, 1, &a) && a.outcome == ATTEMPT_RAISED);
+    //  Its retries ran out: a dead letter.
+    ASSERT_TRUE (task->flags & TASK_DEAD);
+    ASSERT_EQ (b->dead, 1);
     rig_clear ();
     broker_destroy (&b);
     store_destroy (&store);
