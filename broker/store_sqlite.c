@@ -395,19 +395,6 @@ s_delete_submit (store_t *base, zj_str_t client, uint64_t req)
 //  ---------------------------------------------------------------------
 //  Commit
 
-static int
-s_cmp_id (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-static bool
-s_in (const int64_t *ids, size_t n, int64_t id)
-{
-    return n && bsearch (&id, ids, n, sizeof id, s_cmp_id);
-}
-
 //  Keep the items of vector v (of `size`-byte items whose first field is
 //  an id) that are not in ids[0..n).
 static void
@@ -416,7 +403,7 @@ s_filter (store_vec_t *v, size_t size, const int64_t *ids, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < v->n; i++) {
         uint8_t *item = (uint8_t *) v->items + i * size;
-        if (!s_in (ids, n, *(const int64_t *) item)) {
+        if (!store_id_in (ids, n, *(const int64_t *) item)) {
             if (k != i)
                 memmove ((uint8_t *) v->items + k * size, item, size);
             k++;
@@ -450,7 +437,7 @@ s_drop_new (store_sqlite_t *self, bool *had_new)
         for (size_t i = 0; i < c->ins.n; i++)
             dropped[k++] = ((store_ins_t *) c->ins.items)[i].id;
     if (dropped)
-        qsort (dropped, k, sizeof *dropped, s_cmp_id);
+        qsort (dropped, k, sizeof *dropped, store_cmp_id);
     store_chunk_t *keep = NULL, **tail = &keep;
     store_chunk_t *c = self->turn_head;
     self->turn_head = self->turn_tail = NULL;
@@ -502,7 +489,7 @@ s_commit_now (store_sqlite_t *self, const char **what)
         int64_t *ids = d ? malloc (c->dels.n * sizeof *ids) : NULL;
         if (ids) {
             memcpy (ids, c->dels.items, c->dels.n * sizeof *ids);
-            qsort (ids, c->dels.n, sizeof *ids, s_cmp_id);
+            qsort (ids, c->dels.n, sizeof *ids, store_cmp_id);
             d->dels = (store_vec_t) {ids, c->dels.n, c->dels.n};
             d->items = c->dels.n;
             d->now = c->now;

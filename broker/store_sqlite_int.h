@@ -5,6 +5,9 @@
 //  else includes this.
 #pragma once
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include "store.h"
 
 //  A task's row id: the generation's slot (1..SLOT_MAX) above the
@@ -214,3 +217,19 @@ zj_err_t store_generation_start (store_t *base, uint64_t gen);
 int64_t store_recover_id (const store_t *base, uint64_t gen, uint64_t seq);
 //  Free what recovery kept.
 void store_recover_free (store_t *base);
+
+//  qsort/bsearch order of row ids, shared by the loop's and the writer's
+//  filtering of deleted tasks.
+static inline int
+store_cmp_id (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  True when `id` is among the n sorted ids.
+static inline bool
+store_id_in (const int64_t *ids, size_t n, int64_t id)
+{
+    return n && bsearch (&id, ids, n, sizeof id, store_cmp_id);
+}

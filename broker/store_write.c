@@ -273,19 +273,6 @@ s_write_generation (store_sqlite_t *self, store_chunk_t *c)
     return s_run (st);
 }
 
-static int
-s_cmp_id (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-static bool
-s_in (const int64_t *ids, size_t n, int64_t id)
-{
-    return n && bsearch (&id, ids, n, sizeof id, s_cmp_id);
-}
-
 //  Deletes are written first, to make room in a full store. A task
 //  deleted in the chunk it was made or finished in (retention 0) is then
 //  left out of its inserts, states and outcomes.
@@ -296,23 +283,23 @@ s_skip_deleted (store_chunk_t *c)
         return;
     int64_t *dels = c->dels.items;
     size_t nd = c->dels.n;
-    qsort (dels, nd, sizeof *dels, s_cmp_id);
+    qsort (dels, nd, sizeof *dels, store_cmp_id);
     size_t k = 0;
     store_ins_t *ins = c->ins.items;
     for (size_t i = 0; i < c->ins.n; i++)
-        if (!s_in (dels, nd, ins[i].id))
+        if (!store_id_in (dels, nd, ins[i].id))
             ins[k++] = ins[i];
     c->ins.n = k;
     k = 0;
     store_state_t *states = c->states.items;
     for (size_t i = 0; i < c->states.n; i++)
-        if (!s_in (dels, nd, states[i].id))
+        if (!store_id_in (dels, nd, states[i].id))
             states[k++] = states[i];
     c->states.n = k;
     k = 0;
     store_out_t *outs = c->outs.items;
     for (size_t i = 0; i < c->outs.n; i++)
-        if (!s_in (dels, nd, outs[i].id))
+        if (!store_id_in (dels, nd, outs[i].id))
             outs[k++] = outs[i];
     c->outs.n = k;
 }
