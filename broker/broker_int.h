@@ -47,9 +47,6 @@ typedef struct {
 
 //  Set on a held task while READY's "held" list is matched (workers.c).
 #define TASK_MARK 0x08
-//  Failed after its retries ran out (lost, crashed, or a retry_on type):
-//  a dead letter, listed in STATS "dead_letters".
-#define TASK_DEAD 0x10
 
 //  A SUBMIT answered in this turn. If the turn's commit fails, its new
 //  tasks are taken back and its reply becomes ERROR NoSpace.

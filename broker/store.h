@@ -14,6 +14,19 @@
 
 typedef struct store store_t;
 
+//  One run of a task that ended without finishing it (an entry of the
+//  task's attempt log, attempts.h), as the store keeps it. Times are unix
+//  seconds: the broker converts from and to its monotonic clock.
+typedef struct {
+    uint16_t n;                 //  its place in the task's history: 1, 2, ...
+    zj_str_t host;              //  the worker's host, "" when unknown
+    int64_t pid;                //  the worker's pid, 0 when unknown
+    double start;               //  when it was dispatched, 0 when unknown
+    double end;                 //  when it ended
+    uint8_t outcome;            //  attempt_outcome_t
+    zj_str_t error;             //  error type, "" when none
+} store_attempt_t;
+
 //  One task as a backend saved it, handed to the broker on recover.
 //  Views are valid for the duration of the callback only.
 typedef struct {
@@ -30,6 +43,22 @@ typedef struct {
                                 //  counting the one a RUNNING task was on
     bool chunk;
     double age;                 //  seconds since submit (queued) or finish (final)
+    const uint8_t *retry_on;    //  SUBMIT's retry_on (a msgpack array), or NULL
+    size_t retry_len;
+    //  Final records: the run that finished the task ("" / 0 / 0 when
+    //  none ran, e.g. cancelled while queued) and, for a failed one, the
+    //  args kept so that it can be retried (NULL when not kept).
+    zj_str_t host;              //  its worker's host
+    int64_t pid;                //  its worker's pid
+    double run;                 //  seconds it ran
+    bool dead;                  //  failed after its retries ran out (TASK_DEAD)
+    const uint8_t *args;
+    size_t args_len;
+    //  RUNNING records: unix seconds of the dispatch, 0 when unknown.
+    double dispatched;
+    //  Earlier runs that did not finish the task, oldest first.
+    const store_attempt_t *runs;
+    size_t nruns;
 } store_record_t;
 
 //  One remembered idempotent SUBMIT: (client, req) got `count` tickets
@@ -67,9 +96,22 @@ typedef struct {
     zj_err_t (*start_generation) (store_t *self, uint64_t gen);
     zj_err_t (*begin_turn) (store_t *self);                 //  a loop turn starts
     zj_err_t (*commit_turn) (store_t *self);                //  make the turn durable
-    zj_err_t (*put_tasks) (store_t *self, task_t *const *tasks, size_t count);  //  new, queued
+    //  New, queued tasks, with their retry_on (task->log) when they have one.
+    zj_err_t (*put_tasks) (store_t *self, task_t *const *tasks, size_t count);
     zj_err_t (*set_state) (store_t *self, const task_t *task);      //  queued <-> running
-    zj_err_t (*put_outcome) (store_t *self, const task_t *task);    //  final state + payload
+    //  Final state + payload; also the worker (task->who) and run time
+    //  (task->run) of the run that finished it, and TASK_DEAD.
+    zj_err_t (*put_outcome) (store_t *self, const task_t *task);
+    //  A run that ended without finishing the task: one entry of its
+    //  attempt log, kept until the task is deleted. Writing an entry with
+    //  an n already stored replaces it.
+    zj_err_t (*put_attempt) (store_t *self, const task_t *task, const store_attempt_t *a);
+    //  A failed task queued again (RETRY): it is no longer final (its
+    //  outcome goes), its args are the stored ones, its attempts count is
+    //  task->attempts and it is not running. Changes to one task within a
+    //  turn take effect in call order (an outcome, a reopen, then another
+    //  outcome leaves the last one).
+    zj_err_t (*reopen) (store_t *self, const task_t *task);
     zj_err_t (*delete_task) (store_t *self, const task_t *task);    //  retention ended
     //  Remember an idempotent submit / forget it (retention ended).
     zj_err_t (*put_submit) (store_t *self, zj_str_t client, uint64_t req, uint64_t gen,
@@ -120,8 +162,8 @@ store_destroy (store_t **self_p)
     }
 }
 
-//  start_generation, put_submit, delete_submit, put_running, backlog,
-//  degraded and why may be NULL in a backend (a test double): nothing to
+//  start_generation, put_attempt, reopen, put_submit, delete_submit,
+//  put_running, backlog, degraded and why may be NULL in a backend (a test double): nothing to
 //  do, never degraded.
 static inline zj_err_t store_start_generation (store_t *s, uint64_t gen) { return s->ops->start_generation ? s->ops->start_generation (s, gen) : ZJ_OK; }
 static inline zj_err_t store_begin_turn (store_t *s) { return s->ops->begin_turn (s); }
@@ -130,6 +172,8 @@ static inline zj_err_t store_put_tasks (store_t *s, task_t *const *t, size_t n) 
 static inline zj_err_t store_set_state (store_t *s, const task_t *t) { return s->ops->set_state (s, t); }
 static inline zj_err_t store_put_outcome (store_t *s, const task_t *t) { return s->ops->put_outcome (s, t); }
 static inline zj_err_t store_delete_task (store_t *s, const task_t *t) { return s->ops->delete_task (s, t); }
+static inline zj_err_t store_put_attempt (store_t *s, const task_t *t, const store_attempt_t *a) { return s->ops->put_attempt ? s->ops->put_attempt (s, t, a) : ZJ_OK; }
+static inline zj_err_t store_reopen (store_t *s, const task_t *t) { return s->ops->reopen ? s->ops->reopen (s, t) : ZJ_OK; }
 static inline zj_err_t store_put_submit (store_t *s, zj_str_t client, uint64_t req, uint64_t gen, uint64_t seq, uint32_t count) { return s->ops->put_submit ? s->ops->put_submit (s, client, req, gen, seq, count) : ZJ_OK; }
 static inline zj_err_t store_delete_submit (store_t *s, zj_str_t client, uint64_t req) { return s->ops->delete_submit ? s->ops->delete_submit (s, client, req) : ZJ_OK; }
 static inline zj_err_t store_recover (store_t *s, const store_recover_t *cb) { return s->ops->recover (s, cb); }

@@ -19,6 +19,8 @@ struct attempt_log;
 
 #define TASK_CHUNK      0x01    //  args is an array of argument arrays
 #define TASK_NO_OUTCOME 0x02    //  final, but the outcome could not be kept (OOM)
+//  0x04 TASK_UNSENT (sched.h), 0x08 TASK_MARK (broker_int.h)
+#define TASK_DEAD       0x10    //  failed after its retries ran out: a dead letter
 
 //  One task. A single allocation: the struct, then `len` bytes of blob,
 //  which hold the msgpack args while the task is queued or running and
