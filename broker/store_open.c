@@ -4,6 +4,7 @@
 //  the schema (docs/store.md) and the prepared statements. Every failure
 //  names the file and says what to do.
 #include "store_sqlite_int.h"
+#include "log.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@
 
 const int store_sizes[STORE_SIZES] = {STORE_ROWS, 8, 1};
 
-//  The schema; docs/store.md explains every column.
+//  The schema; docs/store.md explains every column. Columns added since
+//  version 1 come last in their tables, as ALTER TABLE puts them.
 static const char s_schema[] =
     "CREATE TABLE IF NOT EXISTS generations ("
     "  gen INTEGER PRIMARY KEY,"
@@ -35,7 +37,8 @@ static const char s_schema[] =
     "  chunk INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL,"
     "  requeued INTEGER NOT NULL,"
-    "  submitted REAL NOT NULL);"
+    "  submitted REAL NOT NULL,"
+    "  retry_on BLOB);"
     "CREATE TABLE IF NOT EXISTS dispatches ("
     "  id INTEGER PRIMARY KEY,"
     "  at REAL NOT NULL,"
@@ -46,7 +49,21 @@ static const char s_schema[] =
     "  finished REAL NOT NULL,"
     "  error_type TEXT,"
     "  error_message TEXT,"
-    "  payload BLOB);"
+    "  payload BLOB,"
+    "  host TEXT,"
+    "  pid INTEGER,"
+    "  started REAL,"
+    "  dead INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    "  id INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  host TEXT,"
+    "  pid INTEGER,"
+    "  start REAL,"
+    "  end REAL,"
+    "  outcome TEXT,"
+    "  error TEXT,"
+    "  PRIMARY KEY (id, n)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS submits ("
     "  client TEXT NOT NULL,"
     "  req INTEGER NOT NULL,"
@@ -65,8 +82,19 @@ static const char s_schema[] =
     "    datetime (t.submitted, 'unixepoch') AS submitted,"
     "    datetime (s.at, 'unixepoch') AS dispatched,"
     "    datetime (o.finished, 'unixepoch') AS finished,"
-    "    o.error_type, o.error_message, t.id"
+    "    o.error_type, o.error_message, t.id,"
+    "    coalesce (o.dead, 0) AS dead, o.host, o.pid"
     "  FROM tasks t LEFT JOIN outcomes o ON o.id = t.id LEFT JOIN sent s ON s.id = t.id;";
+
+//  Version 1 to 2, before s_schema adds the attempts table and the view
+//  (dropped here: it gained columns).
+static const char s_upgrade_1[] =
+    "DROP VIEW IF EXISTS task_states;"
+    "ALTER TABLE tasks ADD COLUMN retry_on BLOB;"
+    "ALTER TABLE outcomes ADD COLUMN host TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN pid INTEGER;"
+    "ALTER TABLE outcomes ADD COLUMN started REAL;"
+    "ALTER TABLE outcomes ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;";
 
 static const char *s_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -79,6 +107,8 @@ static const char *s_sql[ST_COUNT] = {
                    " VALUES (?, ?, ?, ?, ?)",
     [ST_SUB_DEL] = "DELETE FROM submits WHERE client = ? AND req = ?",
     [ST_GEN_MAXSEQ] = "UPDATE generations SET max_seq = ? WHERE gen = ?",
+    [ST_ATTEMPT] = "INSERT OR REPLACE INTO attempts (id, n, host, pid, start, end, outcome, error)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 //  Multi-row statements: a head, then `row` repeated, comma-separated
@@ -89,11 +119,14 @@ static const struct {
     const char *tail;
 } s_mr[MR_COUNT] = {
     [MR_INSERT] = {"INSERT INTO tasks (id, ticket, fn, args, priority, timeout, max_retries,"
-                   " chunk, attempts, requeued, submitted) VALUES ", "(?,?,?,?,?,?,?,?,?,0,?)", ""},
+                   " chunk, attempts, requeued, submitted, retry_on) VALUES ",
+                   "(?,?,?,?,?,?,?,?,?,0,?,?)", ""},
     [MR_OUTCOME] = {"INSERT OR REPLACE INTO outcomes (id, state, finished, error_type,"
-                    " error_message, payload) VALUES ", "(?,?,?,?,?,?)", ""},
+                    " error_message, payload, host, pid, started, dead) VALUES ",
+                    "(?,?,?,?,?,?,?,?,?,?)", ""},
     [MR_DEL_TASKS] = {"DELETE FROM tasks WHERE id IN (", "?", ")"},
     [MR_DEL_OUTCOMES] = {"DELETE FROM outcomes WHERE id IN (", "?", ")"},
+    [MR_DEL_ATTEMPTS] = {"DELETE FROM attempts WHERE id IN (", "?", ")"},
 };
 
 double
@@ -251,8 +284,36 @@ s_prepare (store_sqlite_t *self)
     return true;
 }
 
+//  Create the schema (after `before`, an upgrade's changes, if given) and
+//  stamp it with the id and version, in one transaction: a crash leaves
+//  the file as it was.
+static bool
+s_make_schema (store_sqlite_t *self, const char *before, const char *what)
+{
+    char sql[128];
+    snprintf (sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+              STORE_APP_ID, STORE_SCHEMA_VERSION);
+    int rc = s_exec (self, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK && before)
+        rc = s_exec (self, before);
+    if (rc == SQLITE_OK)
+        rc = s_exec (self, s_schema);
+    if (rc == SQLITE_OK)
+        rc = s_exec (self, sql);
+    if (rc == SQLITE_OK)
+        rc = s_exec (self, "COMMIT");
+    if (rc != SQLITE_OK) {
+        store_fail (self, rc, what);
+        if (!sqlite3_get_autocommit (self->db))
+            s_exec (self, "ROLLBACK");
+        return false;
+    }
+    return true;
+}
+
 //  A fresh file gets the schema; an existing one must be ours, of a
-//  version we know, and readable from end to end of its header.
+//  version we know (version 1 is upgraded), and readable from end to end
+//  of its header.
 static bool
 s_check_schema (store_sqlite_t *self, bool fresh)
 {
@@ -268,29 +329,20 @@ s_check_schema (store_sqlite_t *self, bool fresh)
         store_fail (self, rc, "reading the schema");
         return false;
     }
-    if (app == 0 && version == 0 && tables == 0) {
-        char sql[128];
-        snprintf (sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
-                  STORE_APP_ID, STORE_SCHEMA_VERSION);
-        rc = s_exec (self, "BEGIN IMMEDIATE");
-        if (rc == SQLITE_OK)
-            rc = s_exec (self, s_schema);
-        if (rc == SQLITE_OK)
-            rc = s_exec (self, sql);
-        if (rc == SQLITE_OK)
-            rc = s_exec (self, "COMMIT");
-        if (rc != SQLITE_OK) {
-            s_exec (self, "ROLLBACK");
-            store_fail (self, rc, fresh ? "creating the schema" : "creating the schema in an empty file");
-            return false;
-        }
-        return true;
-    }
+    if (app == 0 && version == 0 && tables == 0)
+        return s_make_schema (self, NULL, fresh ? "creating the schema"
+                                                : "creating the schema in an empty file");
     if (app != STORE_APP_ID) {
         snprintf (self->why, sizeof self->why,
                   "%s is a SQLite database but not a zjob store (application_id %lld); move it "
                   "away or pick another --state-dir", self->path, (long long) app);
         return false;
+    }
+    if (version == 1) {
+        if (!s_make_schema (self, s_upgrade_1, "upgrading the schema from version 1"))
+            return false;
+        log_info ("store upgraded", "path=%s from=1 to=%d", self->path, STORE_SCHEMA_VERSION);
+        return true;
     }
     if (version != STORE_SCHEMA_VERSION) {
         snprintf (self->why, sizeof self->why,

@@ -3,6 +3,7 @@
 //  remembered submits, then tasks in submit order, one id range per
 //  generation) and starting the new generation with its slot.
 #include "store_sqlite_int.h"
+#include "attempts.h"
 #include "ticket.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,11 +135,13 @@ store_generation_start (store_t *base, uint64_t gen)
 //  ---------------------------------------------------------------------
 //  Recovery
 
-//  Task id -> the newest dispatch row holding it: open addressing, from
-//  the dispatches table (kept short by snapshots).
+//  Task id -> the newest dispatch row holding it and when that row was
+//  written: open addressing, from the dispatches table (kept short by
+//  snapshots).
 typedef struct {
     int64_t *keys;              //  task ids, 0 = empty
     int64_t *rows;              //  dispatch row ids
+    double *ats;                //  their `at`
     size_t cap;                 //  a power of two
     size_t n;
 } sent_t;
@@ -153,16 +156,24 @@ s_slot (const sent_t *m, int64_t key)
     return i;
 }
 
+static void
+s_sent_free (sent_t *m)
+{
+    free (m->keys);
+    free (m->rows);
+    free (m->ats);
+}
+
 static bool
-s_sent_put (sent_t *m, int64_t key, int64_t row)
+s_sent_put (sent_t *m, int64_t key, int64_t row, double at)
 {
     if ((m->n + 1) * 2 > m->cap) {
         sent_t g = {.cap = m->cap ? m->cap * 2 : 1024};
         g.keys = calloc (g.cap, sizeof *g.keys);
         g.rows = malloc (g.cap * sizeof *g.rows);
-        if (!g.keys || !g.rows) {
-            free (g.keys);
-            free (g.rows);
+        g.ats = malloc (g.cap * sizeof *g.ats);
+        if (!g.keys || !g.rows || !g.ats) {
+            s_sent_free (&g);
             return false;
         }
         for (size_t i = 0; i < m->cap; i++)
@@ -170,31 +181,39 @@ s_sent_put (sent_t *m, int64_t key, int64_t row)
                 size_t j = s_slot (&g, m->keys[i]);
                 g.keys[j] = m->keys[i];
                 g.rows[j] = m->rows[i];
+                g.ats[j] = m->ats[i];
                 g.n++;
             }
-        free (m->keys);
-        free (m->rows);
+        s_sent_free (m);
         *m = g;
     }
     size_t i = s_slot (m, key);
     if (!m->keys[i]) {
         m->keys[i] = key;
         m->rows[i] = row;
+        m->ats[i] = at;
         m->n++;
     }
     else
-    if (row > m->rows[i])
+    if (row > m->rows[i]) {
         m->rows[i] = row;
+        m->ats[i] = at;
+    }
     return true;
 }
 
+//  The newest dispatch row holding task `key` (0: none) and its time.
 static int64_t
-s_sent_get (const sent_t *m, int64_t key)
+s_sent_get (const sent_t *m, int64_t key, double *at)
 {
+    *at = 0;
     if (!m->cap)
         return 0;
     size_t i = s_slot (m, key);
-    return m->keys[i] ? m->rows[i] : 0;
+    if (!m->keys[i])
+        return 0;
+    *at = m->ats[i];
+    return m->rows[i];
 }
 
 //  Read every dispatch row's JSON list of ids into the map.
@@ -202,10 +221,11 @@ static zj_err_t
 s_dispatches (store_sqlite_t *self, sent_t *sent)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2 (self->db, "SELECT id, tasks FROM dispatches", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT id, tasks, at FROM dispatches", -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
         rc = SQLITE_OK;
         int64_t row = sqlite3_column_int64 (st, 0);
+        double at = sqlite3_column_double (st, 2);
         const char *p = (const char *) sqlite3_column_text (st, 1);
         const char *end = p ? p + sqlite3_column_bytes (st, 1) : NULL;
         while (p && p < end) {
@@ -216,7 +236,7 @@ s_dispatches (store_sqlite_t *self, sent_t *sent)
             int64_t id = 0;
             while (p < end && *p >= '0' && *p <= '9')
                 id = id * 10 + (*p++ - '0');
-            if (id && !s_sent_put (sent, id, row)) {
+            if (id && !s_sent_put (sent, id, row, at)) {
                 sqlite3_finalize (st);
                 return ZJ_ENOMEM;
             }
@@ -319,62 +339,227 @@ s_submits (store_sqlite_t *self, const store_recover_t *cb, const uint64_t *gen_
     return rc == SQLITE_DONE || rc == SQLITE_OK ? ZJ_OK : store_fail (self, rc, "reading submits");
 }
 
+//  The attempts rows of one generation, stepped alongside its tasks
+//  (both in id order): a merge, not a query per task.
+typedef struct {
+    sqlite3_stmt *st;           //  ... FROM attempts WHERE id BETWEEN ORDER BY id, n
+    bool on_row;                //  st is on a row not yet taken
+    int rc;                     //  the first failed step, or SQLITE_OK
+    store_attempt_t *runs;      //  the current task's runs
+    size_t n;
+    size_t cap;
+    char *text;                 //  their host and error bytes
+    size_t text_len;
+    size_t text_cap;
+} runs_t;
+
+static void
+s_runs_free (runs_t *m)
+{
+    sqlite3_finalize (m->st);
+    free (m->runs);
+    free (m->text);
+}
+
+static void
+s_runs_step (runs_t *m)
+{
+    int rc = sqlite3_step (m->st);
+    m->on_row = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && m->rc == SQLITE_OK)
+        m->rc = rc;
+}
+
+//  Room for `need` items of `size` bytes in *items (capacity *cap).
+static bool
+s_grow (void *items_p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t grown = *cap ? *cap : 16;
+    while (grown < need)
+        grown *= 2;
+    void *items = realloc (*(void **) items_p, grown * size);
+    if (!items)
+        return false;
+    *(void **) items_p = items;
+    *cap = grown;
+    return true;
+}
+
+//  Start on generation `slot`'s rows.
+static void
+s_runs_start (runs_t *m, int64_t slot)
+{
+    sqlite3_reset (m->st);
+    sqlite3_bind_int64 (m->st, 1, STORE_ID (slot, 0));
+    sqlite3_bind_int64 (m->st, 2, STORE_ID (slot, STORE_SEQ_MAX));
+    s_runs_step (m);
+}
+
+//  Copy column `col` of the current row into m->text; returns its offset
+//  (the text may move until the task's runs are all read).
+static bool
+s_runs_text (runs_t *m, int col, size_t *off, size_t *len)
+{
+    const void *p = sqlite3_column_text (m->st, col);
+    *len = p ? (size_t) sqlite3_column_bytes (m->st, col) : 0;
+    *off = m->text_len;
+    if (!s_grow (&m->text, &m->text_cap, m->text_len + *len, 1))
+        return false;
+    if (*len)
+        memcpy (m->text + m->text_len, p, *len);
+    m->text_len += *len;
+    return true;
+}
+
+static uint8_t
+s_outcome (const char *name)
+{
+    for (int o = ATTEMPT_RUNNING; name && o <= ATTEMPT_CANCELLED; o++)
+        if (strcmp (name, attempts_outcome_name ((attempt_outcome_t) o)) == 0)
+            return (uint8_t) o;
+    return ATTEMPT_LOST;        //  written by a newer zjobd: it ended, somehow
+}
+
+//  Read task `id`'s runs into m->runs[0..n), skipping rows of ids before
+//  it (a task the main query left out). False on OOM.
+static bool
+s_runs_of (runs_t *m, int64_t id)
+{
+    m->n = m->text_len = 0;
+    while (m->on_row && sqlite3_column_int64 (m->st, 0) < id)
+        s_runs_step (m);
+    size_t offs[2];
+    while (m->on_row && sqlite3_column_int64 (m->st, 0) == id) {
+        if (!s_grow (&m->runs, &m->cap, m->n + 1, sizeof *m->runs))
+            return false;
+        store_attempt_t *a = &m->runs[m->n++];
+        *a = (store_attempt_t) {
+            .n = (uint16_t) sqlite3_column_int (m->st, 1),
+            .pid = sqlite3_column_int64 (m->st, 3),
+            .start = sqlite3_column_double (m->st, 4),
+            .end = sqlite3_column_double (m->st, 5),
+            .outcome = s_outcome ((const char *) sqlite3_column_text (m->st, 6)),
+        };
+        //  Offsets now, pointers once the text stops moving.
+        if (!s_runs_text (m, 2, &offs[0], &a->host.len)
+            || !s_runs_text (m, 7, &offs[1], &a->error.len))
+            return false;
+        a->host.ptr = (const char *) (uintptr_t) offs[0];
+        a->error.ptr = (const char *) (uintptr_t) offs[1];
+        s_runs_step (m);
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        m->runs[i].host.ptr = m->text + (uintptr_t) m->runs[i].host.ptr;
+        m->runs[i].error.ptr = m->text + (uintptr_t) m->runs[i].error.ptr;
+    }
+    return true;
+}
+
+//  The main query's columns.
+enum {
+    C_ID, C_FN, C_ARGS, C_PRIORITY, C_TIMEOUT, C_MAX_RETRIES, C_CHUNK, C_ATTEMPTS,
+    C_SUBMITTED, C_REQUEUED, C_RETRY_ON, C_STATE, C_FINISHED, C_PAYLOAD, C_HOST, C_PID,
+    C_STARTED, C_DEAD
+};
+
+//  A blob column, or NULL when it is NULL or empty.
+static const uint8_t *
+s_blob (sqlite3_stmt *st, int col, size_t *len)
+{
+    const uint8_t *p = sqlite3_column_blob (st, col);
+    *len = p ? (size_t) sqlite3_column_bytes (st, col) : 0;
+    return *len ? p : NULL;
+}
+
 //  Every task of one generation, in id (submit) order.
 static zj_err_t
-s_tasks (store_sqlite_t *self, sqlite3_stmt *st, const store_recover_t *cb, const sent_t *sent,
-         uint64_t gen, int64_t slot, double now)
+s_tasks (store_sqlite_t *self, sqlite3_stmt *st, runs_t *runs, const store_recover_t *cb,
+         const sent_t *sent, uint64_t gen, int64_t slot, double now)
 {
     static const uint8_t nil = 0xc0;
+    //  Empty args are stored as an empty blob, which reads as NULL.
+    static const uint8_t empty = 0x90;
     sqlite3_bind_int64 (st, 1, STORE_ID (slot, 0));
     sqlite3_bind_int64 (st, 2, STORE_ID (slot, STORE_SEQ_MAX));
+    s_runs_start (runs, slot);
     zj_err_t err = ZJ_OK;
     int rc;
     while (err == ZJ_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64 (st, C_ID);
         store_record_t rec = {
             .gen = gen,
-            .seq = (uint64_t) sqlite3_column_int64 (st, 0) & STORE_SEQ_MAX,
-            .priority = sqlite3_column_int64 (st, 3),
-            .timeout = sqlite3_column_double (st, 4),
-            .max_retries = (uint16_t) sqlite3_column_int (st, 5),
-            .chunk = sqlite3_column_int (st, 6) != 0,
-            .attempts = (uint16_t) sqlite3_column_int (st, 7),
+            .seq = (uint64_t) id & STORE_SEQ_MAX,
+            .priority = sqlite3_column_int64 (st, C_PRIORITY),
+            .timeout = sqlite3_column_double (st, C_TIMEOUT),
+            .max_retries = (uint16_t) sqlite3_column_int (st, C_MAX_RETRIES),
+            .chunk = sqlite3_column_int (st, C_CHUNK) != 0,
+            .attempts = (uint16_t) sqlite3_column_int (st, C_ATTEMPTS),
+            .host = {"", 0},
         };
+        rec.retry_on = s_blob (st, C_RETRY_ON, &rec.retry_len);
         double since;
-        if (sqlite3_column_type (st, 10) != SQLITE_NULL) {
-            rec.state = (zj_state_t) sqlite3_column_int (st, 10);
-            since = sqlite3_column_double (st, 11);
-            rec.blob = sqlite3_column_blob (st, 12);
-            rec.len = (size_t) sqlite3_column_bytes (st, 12);
+        if (sqlite3_column_type (st, C_STATE) != SQLITE_NULL) {
+            rec.state = (zj_state_t) sqlite3_column_int (st, C_STATE);
+            since = sqlite3_column_double (st, C_FINISHED);
+            rec.blob = sqlite3_column_blob (st, C_PAYLOAD);
+            rec.len = (size_t) sqlite3_column_bytes (st, C_PAYLOAD);
             if (!rec.blob || !rec.len) {
                 rec.blob = &nil;
                 rec.len = 1;
             }
+            if (sqlite3_column_type (st, C_HOST) != SQLITE_NULL) {
+                rec.host.ptr = (const char *) sqlite3_column_text (st, C_HOST);
+                rec.host.len = (size_t) sqlite3_column_bytes (st, C_HOST);
+            }
+            rec.pid = sqlite3_column_int64 (st, C_PID);
+            if (sqlite3_column_type (st, C_STARTED) != SQLITE_NULL) {
+                double run = since - sqlite3_column_double (st, C_STARTED);
+                rec.run = run > 0 ? run : 0;
+            }
+            rec.dead = sqlite3_column_int (st, C_DEAD) != 0;
+            if (rec.state == ZJ_STATE_FAILED) {
+                //  Kept so that RETRY can run it again.
+                rec.args = s_blob (st, C_ARGS, &rec.args_len);
+                if (!rec.args) {
+                    rec.args = &empty;
+                    rec.args_len = 1;
+                }
+            }
         }
         else {
-            int64_t id = sqlite3_column_int64 (st, 0);
-            bool running = s_sent_get (sent, id) > sqlite3_column_int64 (st, 9);
+            double at;
+            bool running = s_sent_get (sent, id, &at) > sqlite3_column_int64 (st, C_REQUEUED);
             rec.state = running ? ZJ_STATE_RUNNING : ZJ_STATE_QUEUED;
-            since = sqlite3_column_double (st, 8);
-            rec.blob = sqlite3_column_blob (st, 2);
-            rec.len = (size_t) sqlite3_column_bytes (st, 2);
+            rec.dispatched = running ? at : 0;
+            since = sqlite3_column_double (st, C_SUBMITTED);
+            rec.blob = sqlite3_column_blob (st, C_ARGS);
+            rec.len = (size_t) sqlite3_column_bytes (st, C_ARGS);
         }
-        rec.fn.ptr = (const char *) sqlite3_column_text (st, 1);
-        rec.fn.len = (size_t) sqlite3_column_bytes (st, 1);
+        rec.fn.ptr = (const char *) sqlite3_column_text (st, C_FN);
+        rec.fn.len = (size_t) sqlite3_column_bytes (st, C_FN);
         rec.age = now > since ? now - since : 0;
         if (rec.state < ZJ_STATE_QUEUED || rec.state > ZJ_STATE_CANCELLED || !rec.fn.ptr
             || !rec.fn.len || (!rec.blob && rec.len))
             continue;
         if (!rec.blob) {
-            //  Empty args are stored as an empty blob, which reads as NULL.
-            static const uint8_t empty = 0x90;
             rec.blob = &empty;
             rec.len = 1;
         }
+        if (!s_runs_of (runs, id)) {
+            err = ZJ_ENOMEM;
+            break;
+        }
+        rec.runs = runs->n ? runs->runs : NULL;
+        rec.nruns = runs->n;
         err = cb->task (cb->arg, &rec);
     }
     sqlite3_reset (st);
     if (err != ZJ_OK)
         return err;
+    if (runs->rc != SQLITE_OK)
+        return store_fail (self, runs->rc, "reading attempts");
     return rc == SQLITE_DONE ? ZJ_OK : store_fail (self, rc, "reading tasks");
 }
 
@@ -399,12 +584,19 @@ store_recover_all (store_t *base, const store_recover_t *cb)
     if (err == ZJ_OK && cb->task)
         err = s_dispatches (self, &sent);
     sqlite3_stmt *st = NULL;
+    runs_t runs = {0};
     if (err == ZJ_OK && cb->task) {
+        //  Columns in the order of C_ID ... C_DEAD.
         int rc = sqlite3_prepare_v2 (self->db,
             "SELECT t.id, t.fn, t.args, t.priority, t.timeout, t.max_retries, t.chunk,"
-            " t.attempts, t.submitted, t.requeued, o.state, o.finished, o.payload"
+            " t.attempts, t.submitted, t.requeued, t.retry_on, o.state, o.finished, o.payload,"
+            " o.host, o.pid, o.started, o.dead"
             " FROM tasks t LEFT JOIN outcomes o ON o.id = t.id"
             " WHERE t.id BETWEEN ?1 AND ?2 ORDER BY t.id", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2 (self->db,
+                "SELECT id, n, host, pid, start, end, outcome, error FROM attempts"
+                " WHERE id BETWEEN ?1 AND ?2 ORDER BY id, n", -1, &runs.st, NULL);
         if (rc != SQLITE_OK)
             err = store_fail (self, rc, "reading tasks");
     }
@@ -419,16 +611,17 @@ store_recover_all (store_t *base, const store_recover_t *cb)
             rc = SQLITE_OK;
             uint64_t gen = (uint64_t) sqlite3_column_int64 (order, 0);
             if (gen != self->gen)
-                err = s_tasks (self, st, cb, &sent, gen, sqlite3_column_int64 (order, 1), now);
+                err = s_tasks (self, st, &runs, cb, &sent, gen, sqlite3_column_int64 (order, 1),
+                               now);
         }
         if (err == ZJ_OK && rc != SQLITE_DONE && rc != SQLITE_OK)
             err = store_fail (self, rc, "reading generations");
     }
     sqlite3_finalize (order);
     sqlite3_finalize (st);
+    s_runs_free (&runs);
     self->reading = false;
-    free (sent.keys);
-    free (sent.rows);
+    s_sent_free (&sent);
     free (gen_of_slot);
     return err;
 }

@@ -7,7 +7,9 @@
 //  in store_open.c, recovery in store_recover.c; docs/store.md has the
 //  schema.
 #include "store_sqlite_int.h"
+#include "attempts.h"
 #include "sched.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,7 @@ s_chunk_free (store_chunk_t *c)
     free (c->states.items);
     free (c->disp.items);
     free (c->outs.items);
+    free (c->atts.items);
     free (c->dels.items);
     free (c->sub_puts.items);
     free (c->sub_dels.items);
@@ -87,7 +90,7 @@ s_recycle (store_sqlite_t *self, store_chunk_t *c)
             c = next;
             continue;
         }
-        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->dels.n = 0;
+        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->atts.n = c->dels.n = 0;
         c->sub_puts.n = c->sub_dels.n = 0;
         c->arena_len = c->items = 0;
         c->failed = c->commit = false;
@@ -197,6 +200,32 @@ s_begin_turn (store_t *base)
     return ZJ_OK;
 }
 
+//  A new item of `size` bytes in the vector at offset `vec` of the
+//  current chunk (*c_p), the turn begun. NULL on OOM.
+static void *
+s_log (store_sqlite_t *self, size_t vec, size_t size, store_chunk_t **c_p)
+{
+    s_begin_turn (&self->base);
+    store_chunk_t *c = *c_p = s_cur (self);
+    return c ? s_vec_push (c, (store_vec_t *) ((uint8_t *) c + vec), size) : NULL;
+}
+
+//  Taken back (a requeue) or reopened: no dispatch row up to this one
+//  counts for the task, and a later dispatch goes into a newer row.
+static zj_err_t
+s_requeue (store_sqlite_t *self, store_chunk_t *c, const task_t *task)
+{
+    store_state_t *st = s_vec_push (c, &c->states, sizeof *st);
+    if (!st)
+        return ZJ_ENOMEM;
+    st->id = s_id (self, task);
+    st->attempts = task->attempts;
+    st->requeued = self->dseq;
+    self->disp_open = false;
+    s_full (self);
+    return ZJ_OK;
+}
+
 static zj_err_t
 s_put_tasks (store_t *base, task_t *const *tasks, size_t count)
 {
@@ -232,6 +261,10 @@ s_put_tasks (store_t *base, task_t *const *tasks, size_t count)
         ins->max_retries = t->max_retries;
         ins->attempts = t->attempts;
         ins->chunk = (t->flags & TASK_CHUNK) != 0;
+        //  Few tasks have a retry_on: the others cost one test.
+        const attempt_log_t *log = t->log;
+        ins->retry_len = log && log->retry_on ? log->retry_len : 0;
+        ins->retry = ins->retry_len ? s_copy (c, log->retry_on, ins->retry_len) : 0;
         if (t->seq > self->turn_max_seq)
             self->turn_max_seq = t->seq;
         if (c->failed)
@@ -249,29 +282,18 @@ s_set_state (store_t *base, const task_t *task)
     store_chunk_t *c = s_cur (self);
     if (!c)
         return ZJ_ENOMEM;
-    if (task->state == ZJ_STATE_RUNNING) {
-        store_disp_t *d = s_vec_push (c, &c->disp, sizeof *d);
-        if (!d)
-            return ZJ_ENOMEM;
-        if (!self->disp_open) {
-            self->dseq++;
-            self->disp_open = true;
-        }
-        d->id = s_id (self, task);
-        d->row = self->dseq;
-        self->backlog++;
-        s_full (self);
-        return ZJ_OK;
-    }
-    //  Taken back: no dispatch row up to this one counts for the task,
-    //  and a later dispatch goes into a newer row.
-    store_state_t *st = s_vec_push (c, &c->states, sizeof *st);
-    if (!st)
+    if (task->state != ZJ_STATE_RUNNING)
+        return s_requeue (self, c, task);
+    store_disp_t *d = s_vec_push (c, &c->disp, sizeof *d);
+    if (!d)
         return ZJ_ENOMEM;
-    st->id = s_id (self, task);
-    st->attempts = task->attempts;
-    st->requeued = self->dseq;
-    self->disp_open = false;
+    if (!self->disp_open) {
+        self->dseq++;
+        self->disp_open = true;
+    }
+    d->id = s_id (self, task);
+    d->row = self->dseq;
+    self->backlog++;
     s_full (self);
     return ZJ_OK;
 }
@@ -317,11 +339,8 @@ static zj_err_t
 s_put_outcome (store_t *base, const task_t *task)
 {
     store_sqlite_t *self = (store_sqlite_t *) base;
-    s_begin_turn (base);
-    store_chunk_t *c = s_cur (self);
-    if (!c)
-        return ZJ_ENOMEM;
-    store_out_t *o = s_vec_push (c, &c->outs, sizeof *o);
+    store_chunk_t *c;
+    store_out_t *o = s_log (self, offsetof (store_chunk_t, outs), sizeof *o, &c);
     if (!o)
         return ZJ_ENOMEM;
     size_t len;
@@ -331,6 +350,14 @@ s_put_outcome (store_t *base, const task_t *task)
     o->has_payload = payload != NULL;
     o->len = payload ? len : 0;
     o->off = payload ? s_copy (c, payload, len) : 0;
+    o->dead = (task->flags & TASK_DEAD) != 0;
+    //  The run that finished it, if one did.
+    const attempt_who_t *who = task->who;
+    o->has_who = who != NULL;
+    o->host_len = who ? (uint32_t) strlen (who->host) : 0;
+    o->host = o->host_len ? s_copy (c, who->host, o->host_len) : 0;
+    o->pid = who ? who->pid : 0;
+    o->run = who ? (double) task->run : 0;
     if (c->failed)
         return ZJ_ENOMEM;
     s_full (self);
@@ -338,14 +365,50 @@ s_put_outcome (store_t *base, const task_t *task)
 }
 
 static zj_err_t
+s_put_attempt (store_t *base, const task_t *task, const store_attempt_t *a)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    store_chunk_t *c;
+    store_att_t *x = s_log (self, offsetof (store_chunk_t, atts), sizeof *x, &c);
+    if (!x)
+        return ZJ_ENOMEM;
+    x->id = s_id (self, task);
+    x->n = a->n;
+    x->outcome = a->outcome;
+    x->pid = a->pid;
+    x->start = a->start;
+    x->end = a->end;
+    x->host_len = a->host.ptr ? (uint32_t) a->host.len : 0;
+    x->host = x->host_len ? s_copy (c, a->host.ptr, x->host_len) : 0;
+    x->error_len = a->error.ptr ? (uint32_t) a->error.len : 0;
+    x->error = x->error_len ? s_copy (c, a->error.ptr, x->error_len) : 0;
+    if (c->failed)
+        return ZJ_ENOMEM;
+    s_full (self);
+    return ZJ_OK;
+}
+
+//  A reopen is an entry in the outcomes vector (which the writer applies
+//  in order: an outcome logged after it wins) and a requeue in the states
+//  vector (likewise ordered with the task's requeues).
+static zj_err_t
+s_reopen (store_t *base, const task_t *task)
+{
+    store_sqlite_t *self = (store_sqlite_t *) base;
+    store_chunk_t *c;
+    store_out_t *o = s_log (self, offsetof (store_chunk_t, outs), sizeof *o, &c);
+    if (!o)
+        return ZJ_ENOMEM;
+    *o = (store_out_t) {.id = s_id (self, task), .state = STORE_REOPEN};
+    return s_requeue (self, c, task);
+}
+
+static zj_err_t
 s_delete_task (store_t *base, const task_t *task)
 {
     store_sqlite_t *self = (store_sqlite_t *) base;
-    s_begin_turn (base);
-    store_chunk_t *c = s_cur (self);
-    if (!c)
-        return ZJ_ENOMEM;
-    int64_t *id = s_vec_push (c, &c->dels, sizeof *id);
+    store_chunk_t *c;
+    int64_t *id = s_log (self, offsetof (store_chunk_t, dels), sizeof *id, &c);
     if (!id)
         return ZJ_ENOMEM;
     *id = s_id (self, task);
@@ -358,11 +421,9 @@ static zj_err_t
 s_sub (store_sqlite_t *self, bool put, zj_str_t client, uint64_t req, int64_t first,
        uint32_t count)
 {
-    s_begin_turn (&self->base);
-    store_chunk_t *c = s_cur (self);
-    if (!c)
-        return ZJ_ENOMEM;
-    store_sub_t *s = s_vec_push (c, put ? &c->sub_puts : &c->sub_dels, sizeof *s);
+    store_chunk_t *c;
+    store_sub_t *s = s_log (self, put ? offsetof (store_chunk_t, sub_puts)
+                                      : offsetof (store_chunk_t, sub_dels), sizeof *s, &c);
     if (!s)
         return ZJ_ENOMEM;
     s->client_len = (uint32_t) client.len;
@@ -395,27 +456,10 @@ s_delete_submit (store_t *base, zj_str_t client, uint64_t req)
 //  ---------------------------------------------------------------------
 //  Commit
 
-//  Keep the items of vector v (of `size`-byte items whose first field is
-//  an id) that are not in ids[0..n).
-static void
-s_filter (store_vec_t *v, size_t size, const int64_t *ids, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < v->n; i++) {
-        uint8_t *item = (uint8_t *) v->items + i * size;
-        if (!store_id_in (ids, n, *(const int64_t *) item)) {
-            if (k != i)
-                memmove ((uint8_t *) v->items + k * size, item, size);
-            k++;
-        }
-    }
-    v->n = k;
-}
-
 static bool
 s_chunk_empty (const store_chunk_t *c)
 {
-    return !c->ins.n && !c->states.n && !c->disp.n && !c->outs.n && !c->dels.n
+    return !c->ins.n && !c->states.n && !c->disp.n && !c->outs.n && !c->atts.n && !c->dels.n
         && !c->sub_puts.n && !c->sub_dels.n && !c->trim_below;
 }
 
@@ -448,14 +492,20 @@ s_drop_new (store_sqlite_t *self, bool *had_new)
         c->gen_seq = 0;
         c->ins.n = 0;
         c->sub_puts.n = 0;
-        s_filter (&c->states, sizeof (store_state_t), dropped, k);
-        s_filter (&c->disp, sizeof (store_disp_t), dropped, k);
-        s_filter (&c->outs, sizeof (store_out_t), dropped, k);
-        s_filter (&c->dels, sizeof (int64_t), dropped, k);
+        store_chunk_drop_ids (c, dropped, k);
+        store_vec_drop_ids (&c->disp, sizeof (store_disp_t), dropped, k);
+        store_vec_drop_ids (&c->dels, sizeof (int64_t), dropped, k);
         if (c->failed) {
             //  What its arena holds cannot be trusted: keep what needs
-            //  no bytes. Those tasks run again after a restart.
-            c->outs.n = c->sub_dels.n = 0;
+            //  no bytes (requeues, dispatches, reopens). Those tasks run
+            //  again after a restart.
+            store_out_t *outs = c->outs.items;
+            size_t n = 0;
+            for (size_t i = 0; i < c->outs.n; i++)
+                if (outs[i].state == STORE_REOPEN)
+                    outs[n++] = outs[i];
+            c->outs.n = n;
+            c->atts.n = c->sub_dels.n = 0;
             c->failed = false;
         }
         if (s_chunk_empty (c))
@@ -495,9 +545,8 @@ s_commit_now (store_sqlite_t *self, const char **what)
             d->now = c->now;
             c->dels.n = 0;
             for (store_chunk_t *p = self->pending; p; p = p->next) {
-                s_filter (&p->states, sizeof (store_state_t), ids, d->dels.n);
-                s_filter (&p->disp, sizeof (store_disp_t), ids, d->dels.n);
-                s_filter (&p->outs, sizeof (store_out_t), ids, d->dels.n);
+                store_chunk_drop_ids (p, ids, d->dels.n);
+                store_vec_drop_ids (&p->disp, sizeof (store_disp_t), ids, d->dels.n);
             }
             d->next = self->pending;
             self->pending = d;
@@ -603,6 +652,8 @@ static const store_ops_t s_ops = {
     .put_tasks = s_put_tasks,
     .set_state = s_set_state,
     .put_outcome = s_put_outcome,
+    .put_attempt = s_put_attempt,
+    .reopen = s_reopen,
     .delete_task = s_delete_task,
     .put_submit = s_put_submit,
     .put_running = s_put_running,

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "store.h"
 
 //  A task's row id: the generation's slot (1..SLOT_MAX) above the
@@ -27,7 +28,9 @@
 
 //  The schema version in PRAGMA user_version, and 'zjob' in
 //  PRAGMA application_id so that another program's database is refused.
-#define STORE_SCHEMA_VERSION 1
+//  Version 1 (no attempt history, retry_on or dead letters) is upgraded
+//  in place when opened (store_open.c).
+#define STORE_SCHEMA_VERSION 2
 #define STORE_APP_ID 0x7a6a6f62
 
 //  Buffered changes of a turn. Bytes (function names, args, payloads,
@@ -45,9 +48,11 @@ typedef struct {
     uint16_t max_retries;
     uint16_t attempts;
     bool chunk;
+    uint32_t retry_len;         //  bytes of retry_on, 0 when none
+    size_t retry;               //  arena offset of retry_on
 } store_ins_t;
 
-//  A task taken back from a worker (requeue).
+//  A task taken back from a worker (requeue), or reopened (RETRY).
 typedef struct {
     int64_t id;                 //  row id
     uint16_t attempts;          //  attempts so far
@@ -60,13 +65,38 @@ typedef struct {
     int64_t row;                //  dispatches row id it goes into
 } store_disp_t;
 
+//  A final state, or (state 0, STORE_REOPEN) a reopen that deletes it.
+//  Both go into one vector so that the writer applies them to the
+//  outcomes table in call order: outcome, reopen, outcome in one turn
+//  leaves the last.
+#define STORE_REOPEN 0
 typedef struct {
     int64_t id;                 //  row id
-    uint8_t state;              //  DONE, FAILED or CANCELLED
+    uint8_t state;              //  DONE, FAILED or CANCELLED; STORE_REOPEN
     bool has_payload;           //  false: the outcome was lost (OOM)
+    bool has_who;               //  a run finished it: host, pid, run are set
+    bool dead;                  //  TASK_DEAD
+    uint32_t host_len;
+    size_t host;                //  arena offset of the worker's host
+    int64_t pid;                //  the worker's pid
+    double run;                 //  seconds the finishing run took
     size_t off;                 //  arena offset of the payload
     size_t len;
 } store_out_t;
+
+//  A run that ended without finishing its task (put_attempt).
+typedef struct {
+    int64_t id;                 //  task row id
+    uint16_t n;                 //  its place in the task's history
+    uint8_t outcome;            //  attempt_outcome_t
+    uint32_t host_len;
+    uint32_t error_len;
+    size_t host;                //  arena offsets
+    size_t error;
+    int64_t pid;
+    double start;               //  unix seconds, 0 when unknown
+    double end;
+} store_att_t;
 
 typedef struct {
     size_t client;              //  arena offset of the client id
@@ -96,12 +126,12 @@ typedef struct {
 typedef enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_REQUEUE, ST_DISPATCH, ST_TRIM,
-    ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ,
+    ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ, ST_ATTEMPT,
     ST_COUNT
 } store_st_t;
 
 typedef enum {
-    MR_INSERT, MR_OUTCOME, MR_DEL_TASKS, MR_DEL_OUTCOMES,
+    MR_INSERT, MR_OUTCOME, MR_DEL_TASKS, MR_DEL_OUTCOMES, MR_DEL_ATTEMPTS,
     MR_COUNT
 } store_mr_t;
 
@@ -116,9 +146,10 @@ struct store_chunk {
     store_chunk_t *next;        //  in a turn, the pending list or the free list
     store_chunk_t *qnext;       //  in the writer's queue
     store_vec_t ins;            //  store_ins_t: new tasks
-    store_vec_t states;         //  store_state_t: requeues
+    store_vec_t states;         //  store_state_t: requeues and reopens
     store_vec_t disp;           //  store_disp_t: dispatches, in row order
-    store_vec_t outs;           //  store_out_t: outcomes
+    store_vec_t outs;           //  store_out_t: outcomes and reopens
+    store_vec_t atts;           //  store_att_t: runs that did not finish
     store_vec_t dels;           //  int64_t: ids whose retention ended
     store_vec_t sub_puts;       //  store_sub_t
     store_vec_t sub_dels;       //  store_sub_t
@@ -232,4 +263,35 @@ static inline bool
 store_id_in (const int64_t *ids, size_t n, int64_t id)
 {
     return n && bsearch (&id, ids, n, sizeof id, store_cmp_id);
+}
+
+//  Keep the items of vector v (of `size`-byte items whose first field is
+//  a row id) that are not among the n sorted ids.
+static inline void
+store_vec_drop_ids (store_vec_t *v, size_t size, const int64_t *ids, size_t n)
+{
+    if (!n)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        uint8_t *item = (uint8_t *) v->items + i * size;
+        if (!store_id_in (ids, n, *(const int64_t *) item)) {
+            if (k != i)
+                memmove ((uint8_t *) v->items + k * size, item, size);
+            k++;
+        }
+    }
+    v->n = k;
+}
+
+//  Drop the changes of the n sorted ids (deleted or refused tasks) from
+//  c: inserts, requeues, outcomes, reopens and attempts. Dispatch rows
+//  are the caller's choice.
+static inline void
+store_chunk_drop_ids (store_chunk_t *c, const int64_t *ids, size_t n)
+{
+    store_vec_drop_ids (&c->ins, sizeof (store_ins_t), ids, n);
+    store_vec_drop_ids (&c->states, sizeof (store_state_t), ids, n);
+    store_vec_drop_ids (&c->outs, sizeof (store_out_t), ids, n);
+    store_vec_drop_ids (&c->atts, sizeof (store_att_t), ids, n);
 }

@@ -6,6 +6,7 @@
 //  then. Statements write many rows each. Nothing here touches the
 //  broker: only chunks, statements and the fields named in the struct.
 #include "store_sqlite_int.h"
+#include "attempts.h"
 #include "mpread.h"
 #include "ticket.h"
 #include <pthread.h>
@@ -37,6 +38,27 @@ s_run (sqlite3_stmt *st)
     int rc = sqlite3_step (st);
     sqlite3_reset (st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+//  Bind text, or NULL when there is none (an operator reads NULL as
+//  "unknown" more easily than an empty string).
+static void
+s_bind_text (sqlite3_stmt *st, int p, const void *text, size_t len)
+{
+    if (len)
+        sqlite3_bind_text (st, p, text, (int) len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (st, p);
+}
+
+//  Bind an integer, or NULL for 0 (a pid that is not known).
+static void
+s_bind_int (sqlite3_stmt *st, int p, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64 (st, p, v);
+    else
+        sqlite3_bind_null (st, p);
 }
 
 //  The size index for n rows left: the largest statement that fits.
@@ -72,6 +94,11 @@ s_write_inserts (store_sqlite_t *self, store_chunk_t *c)
             sqlite3_bind_int (st, p++, x->chunk);
             sqlite3_bind_int (st, p++, x->attempts);
             sqlite3_bind_double (st, p++, c->now);
+            if (x->retry_len)
+                sqlite3_bind_blob (st, p++, c->arena + x->retry, (int) x->retry_len,
+                                   SQLITE_STATIC);
+            else
+                sqlite3_bind_null (st, p++);
         }
         int rc = s_run (st);
         if (rc != SQLITE_OK)
@@ -174,12 +201,35 @@ s_error_text (const uint8_t *p, size_t len, zj_str_t *type, zj_str_t *msg)
         *msg = (zj_str_t) {(const char *) it.s.ptr, it.s.len};
 }
 
+//  Row ids from n items of `stride` bytes (each beginning with its id)
+//  into the multi-row statements of each kind: DELETE ... WHERE id IN.
 static int
-s_write_outcomes (store_sqlite_t *self, store_chunk_t *c)
+s_write_ids (store_sqlite_t *self, const store_mr_t *kinds, size_t nkinds, const void *items,
+             size_t stride, size_t n)
 {
-    const store_out_t *outs = c->outs.items;
-    for (size_t i = 0; i < c->outs.n;) {
-        int s = s_size_for (c->outs.n - i);
+    const uint8_t *p = items;
+    for (size_t i = 0; i < n;) {
+        int s = s_size_for (n - i);
+        for (size_t k = 0; k < nkinds; k++) {
+            sqlite3_stmt *st = self->mr[kinds[k]][s];
+            for (int r = 0; r < store_sizes[s]; r++)
+                sqlite3_bind_int64 (st, r + 1,
+                                    *(const int64_t *) (p + (i + (size_t) r) * stride));
+            int rc = s_run (st);
+            if (rc != SQLITE_OK)
+                return rc;
+        }
+        i += (size_t) store_sizes[s];
+    }
+    return SQLITE_OK;
+}
+
+//  n final states, none of them a reopen.
+static int
+s_write_finals (store_sqlite_t *self, store_chunk_t *c, const store_out_t *outs, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        int s = s_size_for (n - i);
         sqlite3_stmt *st = self->mr[MR_OUTCOME][s];
         int p = 1;
         for (int r = 0; r < store_sizes[s]; r++, i++) {
@@ -203,7 +253,65 @@ s_write_outcomes (store_sqlite_t *self, store_chunk_t *c)
                 sqlite3_bind_blob (st, p++, payload, (int) o->len, SQLITE_STATIC);
             else
                 sqlite3_bind_null (st, p++);
+            //  started stays NULL when no run finished the task.
+            s_bind_text (st, p++, c->arena + o->host, o->host_len);
+            s_bind_int (st, p++, o->pid);
+            if (o->has_who)
+                sqlite3_bind_double (st, p++, c->now - o->run);
+            else
+                sqlite3_bind_null (st, p++);
+            sqlite3_bind_int (st, p++, o->dead);
         }
+        int rc = s_run (st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+//  Outcomes and reopens in the order they were logged: each run of one
+//  kind as multi-row statements, so that the last change to a task wins.
+//  (A reopen's attempts and requeue mark go with the requeues.)
+static int
+s_write_outcomes (store_sqlite_t *self, store_chunk_t *c)
+{
+    static const store_mr_t reopen_kinds[] = {MR_DEL_OUTCOMES};
+    const store_out_t *outs = c->outs.items;
+    for (size_t i = 0; i < c->outs.n;) {
+        bool reopen = outs[i].state == STORE_REOPEN;
+        size_t j = i + 1;
+        while (j < c->outs.n && (outs[j].state == STORE_REOPEN) == reopen)
+            j++;
+        int rc = reopen ? s_write_ids (self, reopen_kinds, 1, outs + i, sizeof *outs, j - i)
+                        : s_write_finals (self, c, outs + i, j - i);
+        if (rc != SQLITE_OK)
+            return rc;
+        i = j;
+    }
+    return SQLITE_OK;
+}
+
+//  Runs that did not finish their task: rare (lost, crashed or timed
+//  out runs), so one row per statement.
+static int
+s_write_attempts (store_sqlite_t *self, store_chunk_t *c)
+{
+    const store_att_t *atts = c->atts.items;
+    sqlite3_stmt *st = self->st[ST_ATTEMPT];
+    for (size_t i = 0; i < c->atts.n; i++) {
+        const store_att_t *a = &atts[i];
+        const char *name = attempts_outcome_name ((attempt_outcome_t) a->outcome);
+        sqlite3_bind_int64 (st, 1, a->id);
+        sqlite3_bind_int (st, 2, a->n);
+        s_bind_text (st, 3, c->arena + a->host, a->host_len);
+        s_bind_int (st, 4, a->pid);
+        if (a->start > 0)
+            sqlite3_bind_double (st, 5, a->start);
+        else
+            sqlite3_bind_null (st, 5);
+        sqlite3_bind_double (st, 6, a->end);
+        sqlite3_bind_text (st, 7, name, -1, SQLITE_STATIC);
+        s_bind_text (st, 8, c->arena + a->error, a->error_len);
         int rc = s_run (st);
         if (rc != SQLITE_OK)
             return rc;
@@ -214,20 +322,9 @@ s_write_outcomes (store_sqlite_t *self, store_chunk_t *c)
 static int
 s_write_deletes (store_sqlite_t *self, store_chunk_t *c)
 {
-    const int64_t *ids = c->dels.items;
-    for (size_t i = 0; i < c->dels.n;) {
-        int s = s_size_for (c->dels.n - i);
-        for (int k = MR_DEL_TASKS; k <= MR_DEL_OUTCOMES; k++) {
-            sqlite3_stmt *st = self->mr[k][s];
-            for (int r = 0; r < store_sizes[s]; r++)
-                sqlite3_bind_int64 (st, r + 1, ids[i + (size_t) r]);
-            int rc = s_run (st);
-            if (rc != SQLITE_OK)
-                return rc;
-        }
-        i += (size_t) store_sizes[s];
-    }
-    return SQLITE_OK;
+    static const store_mr_t kinds[] = {MR_DEL_TASKS, MR_DEL_OUTCOMES, MR_DEL_ATTEMPTS};
+    return s_write_ids (self, kinds, sizeof kinds / sizeof kinds[0], c->dels.items,
+                        sizeof (int64_t), c->dels.n);
 }
 
 static int
@@ -275,33 +372,14 @@ s_write_generation (store_sqlite_t *self, store_chunk_t *c)
 
 //  Deletes are written first, to make room in a full store. A task
 //  deleted in the chunk it was made or finished in (retention 0) is then
-//  left out of its inserts, states and outcomes.
+//  left out of its inserts, states, outcomes and attempts.
 static void
 s_skip_deleted (store_chunk_t *c)
 {
     if (!c->dels.n)
         return;
-    int64_t *dels = c->dels.items;
-    size_t nd = c->dels.n;
-    qsort (dels, nd, sizeof *dels, store_cmp_id);
-    size_t k = 0;
-    store_ins_t *ins = c->ins.items;
-    for (size_t i = 0; i < c->ins.n; i++)
-        if (!store_id_in (dels, nd, ins[i].id))
-            ins[k++] = ins[i];
-    c->ins.n = k;
-    k = 0;
-    store_state_t *states = c->states.items;
-    for (size_t i = 0; i < c->states.n; i++)
-        if (!store_id_in (dels, nd, states[i].id))
-            states[k++] = states[i];
-    c->states.n = k;
-    k = 0;
-    store_out_t *outs = c->outs.items;
-    for (size_t i = 0; i < c->outs.n; i++)
-        if (!store_id_in (dels, nd, outs[i].id))
-            outs[k++] = outs[i];
-    c->outs.n = k;
+    qsort (c->dels.items, c->dels.n, sizeof (int64_t), store_cmp_id);
+    store_chunk_drop_ids (c, c->dels.items, c->dels.n);
 }
 
 //  One chunk's rows, inside the open transaction.
@@ -317,6 +395,7 @@ s_write_chunk (store_sqlite_t *self, store_chunk_t *c, const char **what)
         {s_write_dispatches, "writing dispatches"},
         {s_write_requeues, "writing requeues"},
         {s_write_outcomes, "writing outcomes"},
+        {s_write_attempts, "writing attempts"},
         {s_write_submits, "writing submits"},
         {s_write_generation, "writing the generation"},
     };
