@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 //  Records deleted per broker_expire call: small enough that a call takes
 //  about a millisecond, so retention never stalls the loop.
@@ -426,6 +427,63 @@ typedef struct {
     size_t failed;              //  tasks failed with WorkerLost
 } lost_t;
 
+double
+broker_wall_offset (void)
+{
+    struct timespec wall, mono;
+    clock_gettime (CLOCK_REALTIME, &wall);
+    clock_gettime (CLOCK_MONOTONIC, &mono);
+    return (double) (wall.tv_sec - mono.tv_sec) + (double) (wall.tv_nsec - mono.tv_nsec) / 1e9;
+}
+
+void
+broker_log_attempt (broker_t *self, task_t *task, const attempt_t *a)
+{
+    if (!attempts_log_push (&task->log, a)) {
+        log_error ("out of memory", "what=attempt dropped=1");
+        return;
+    }
+    double offset = broker_wall_offset ();
+    const store_attempt_t row = {
+        .n = task->log->n,
+        .host = {a->who ? a->who->host : "", a->who ? strlen (a->who->host) : 0},
+        .pid = a->who ? a->who->pid : 0,
+        .start = a->start > 0 ? a->start + offset : 0,
+        .end = a->end + offset,
+        .outcome = a->outcome,
+        .error = {a->error, strlen (a->error)},
+    };
+    store_put_attempt (self->store, task, &row);
+}
+
+task_t *
+broker_fail_lost (broker_t *self, task_t *task, double now)
+{
+    //  The runs before this one were lost or crashed (or raised a
+    //  retry_on type); say which, so that a crashing task is not taken
+    //  for a flaky network.
+    size_t lost = 1, other = 0;
+    for (size_t i = 0; task->log && i < task->log->n; i++) {
+        if (task->log->a[i].outcome == ATTEMPT_LOST)
+            lost++;
+        else
+            other++;
+    }
+    char msg[160];
+    int n;
+    if (!other)
+        n = snprintf (msg, sizeof msg, "worker lost on each of %zu attempts", lost);
+    else
+        n = snprintf (msg, sizeof msg, "worker lost on the last of %zu attempts (%zu lost, "
+                      "%zu crashed or failed; zjob status --json TICKET lists them)",
+                      lost + other, lost, other);
+    broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
+    task->flags |= TASK_DEAD;
+    self->dead++;
+    return broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
+                          zj_enc_size (self->tmp), now);
+}
+
 bool
 broker_task_lost (broker_t *self, task_t *task, double now)
 {
@@ -433,14 +491,7 @@ broker_task_lost (broker_t *self, task_t *task, double now)
         return true;
     if (task->attempts < UINT16_MAX)
         task->attempts++;
-    char msg[96];
-    int n = snprintf (msg, sizeof msg, "worker lost on each of %u attempts",
-                      (unsigned) task->attempts);
-    broker_error_payload (self, "WorkerLost", 10, msg, (size_t) n, "", 0);
-    task->flags |= TASK_DEAD;
-    self->dead++;
-    broker_finish (self, task, ZJ_STATE_FAILED, zj_enc_data (self->tmp),
-                   zj_enc_size (self->tmp), now);
+    broker_fail_lost (self, task, now);
     return false;
 }
 
@@ -462,8 +513,7 @@ broker_task_retry (broker_t *self, task_t *task, attempt_outcome_t outcome, cons
     };
     size_t n = tlen < sizeof a.error - 1 ? tlen : sizeof a.error - 1;
     memcpy (a.error, type, n);
-    if (!attempts_log_push (&task->log, &a))
-        log_error ("out of memory", "what=attempt dropped=1");
+    broker_log_attempt (self, task, &a);
     task->who = NULL;
     task->state = ZJ_STATE_QUEUED;
     store_set_state (self->store, task);

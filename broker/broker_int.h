@@ -141,6 +141,15 @@ bool broker_task_lost (broker_t *self, task_t *task, double now);
 //  return true; else change nothing and return false.
 bool broker_task_retry (broker_t *self, task_t *task, attempt_outcome_t outcome,
                         const char *type, size_t tlen, double now);
+//  Append a run that did not finish the task to its attempt log and to
+//  the store. On OOM the run is only missing from the history (logged).
+void broker_log_attempt (broker_t *self, task_t *task, const attempt_t *a);
+//  Fail an unlinked task whose last run was lost, with no retries left:
+//  WorkerLost naming how its runs ended; a dead letter. Returns the
+//  (possibly moved) record.
+task_t *broker_fail_lost (broker_t *self, task_t *task, double now);
+//  Seconds to add to the loop's monotonic clock for unix time.
+double broker_wall_offset (void);
 //  A worker vanished or said goodbye: requeue or fail what it held and
 //  forget it. `why` goes to the log.
 void broker_worker_lost (broker_t *self, worker_t *w, const char *why, bool warn, double now);

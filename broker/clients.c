@@ -254,16 +254,6 @@ s_fetch (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
     peers_client_idle (self->peers, c);
 }
 
-//  Seconds to add to the loop's monotonic clock (uv_hrtime) for unix time.
-static double
-s_wall_offset (void)
-{
-    struct timespec wall, mono;
-    clock_gettime (CLOCK_REALTIME, &wall);
-    clock_gettime (CLOCK_MONOTONIC, &mono);
-    return (double) (wall.tv_sec - mono.tv_sec) + (double) (wall.tv_nsec - mono.tv_nsec) / 1e9;
-}
-
 //  [ticket, state, attempts]: each attempt a map (protocol 5.4).
 static void
 s_enc_attempts (zj_enc_t *enc, zj_str_t ticket, zj_state_t state, const task_t *task,
@@ -306,7 +296,7 @@ static void
 s_status (broker_t *self, const peer_id_t *id, zj_msg_t *msg)
 {
     zj_enc_states_begin (self->enc, ZJ_MSG_STATUS_REPLY, msg->req, msg->count);
-    double offset = msg->want_attempts ? s_wall_offset () : 0;
+    double offset = msg->want_attempts ? broker_wall_offset () : 0;
     zj_str_t ticket;
     while (zj_msg_next_str (msg, &ticket)) {
         task_t *task;
@@ -346,6 +336,73 @@ s_cancel (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
     broker_reply (self, BROKER_CLIENTS, id, self->enc);
 }
 
+//  A failed task runs again: the run that failed it joins its history,
+//  its retry budget starts over, and the sender is subscribed to its new
+//  outcome. Anything else is answered with its state, unchanged.
+static task_t *
+s_retry_one (broker_t *self, task_t *task, client_t *c, double now)
+{
+    attempt_t last;
+    size_t count = attempts_count (task);
+    bool ran = task->who && count && attempts_at (task, count - 1, &last);
+    size_t len;
+    if (!tasks_args (task, &len))
+        return NULL;
+    if (ran)
+        broker_log_attempt (self, task, &last);
+    bool dead = (task->flags & TASK_DEAD) != 0;
+    uint16_t attempts = task->attempts;
+    const struct attempt_who *who = task->who;
+    task->who = NULL;
+    task->attempts = 0;
+    task_t *moved = tasks_reopen (self->tasks, task, now);
+    if (!moved) {
+        task->who = who;
+        task->attempts = attempts;
+        return NULL;
+    }
+    if (dead && self->dead)
+        self->dead--;
+    sched_enqueue (self->sched, moved);
+    if (c && tasks_subscribe (moved, c) == 1)
+        peers_client_ref (c);
+    return moved;
+}
+
+static void
+s_retry (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
+{
+    if (self->shutting_down) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ESHUTDOWN,
+                            "broker is shutting down; retry again once it is back");
+        return;
+    }
+    client_t *c = peers_client_get (self->peers, id);
+    if (!c) {
+        broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ENOSPC,
+                            "broker out of memory; retry again later");
+        return;
+    }
+    zj_enc_states_begin (self->enc, ZJ_MSG_RETRY_REPLY, msg->req, msg->count);
+    zj_str_t ticket;
+    uint32_t queued = 0;
+    while (zj_msg_next_str (msg, &ticket)) {
+        task_t *task;
+        zj_state_t state = tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task);
+        if (task && state == ZJ_STATE_FAILED && s_retry_one (self, task, c, now)) {
+            state = ZJ_STATE_QUEUED;
+            queued++;
+        }
+        zj_enc_state (self->enc, ticket.ptr, ticket.len, state);
+    }
+    peers_client_idle (self->peers, c);
+    broker_reply (self, BROKER_CLIENTS, id, self->enc);
+    //  An operator's act, one line per request (not per task).
+    char hex[129];
+    log_info ("retry", "peer=%s tickets=%u queued=%u", peers_id_hex (id, hex), msg->count,
+              queued);
+}
+
 void
 clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
 {
@@ -361,6 +418,9 @@ clients_handle (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
             break;
         case ZJ_MSG_CANCEL:
             s_cancel (self, id, msg, now);
+            break;
+        case ZJ_MSG_RETRY:
+            s_retry (self, id, msg, now);
             break;
         case ZJ_MSG_STATS:
             stats_encode (self, self->enc, msg->req, now);

@@ -268,6 +268,34 @@ tasks_restore (tasks_t *self, uint64_t gen, uint64_t seq, struct sched_fn *fn,
     return task;
 }
 
+task_t *
+tasks_restore_args (tasks_t *self, task_t *task, const uint8_t *args, size_t len)
+{
+    if (task->state != ZJ_STATE_FAILED || task->args_len || !len
+        || len > UINT32_MAX - task->len)
+        return task;
+    size_t slot = s_find (self, task->gen, task->seq);
+    task_t *moved = realloc (task, sizeof *task + len + task->len);
+    if (!moved)
+        return task;
+    //  The retention list points at the record: relink its neighbours.
+    if (moved->prev)
+        moved->prev->next = moved;
+    else
+        self->ret_head = moved;
+    if (moved->next)
+        moved->next->prev = moved;
+    else
+        self->ret_tail = moved;
+    self->slots[slot].task = moved;
+    memmove (moved->blob + len, moved->blob, moved->len);
+    memcpy (moved->blob, args, len);
+    moved->len += (uint32_t) len;
+    moved->args_len = (uint32_t) len;
+    self->bytes += len;
+    return moved;
+}
+
 static int
 s_cmp_since (const void *a, const void *b)
 {
@@ -446,6 +474,11 @@ tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
 {
     size_t old_bytes = sizeof *task + task->len;
     task_t *moved = task;
+    //  A failed task keeps its args in front of the payload: a retry runs
+    //  it again without the client.
+    size_t keep = state == ZJ_STATE_FAILED && !zj_state_is_final ((zj_state_t) task->state)
+                  && len <= UINT32_MAX - task->len ? task->len : 0;
+    len += keep;
     if (len != task->len) {
         //  Find the index slot first: realloc may move the record.
         size_t slot = s_find (self, task->gen, task->seq);
@@ -455,16 +488,17 @@ tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
             //  readers report that instead of failing the whole broker.
             moved = task;
             moved->flags |= TASK_NO_OUTCOME;
-            len = 0;
+            len = keep = 0;
             state = ZJ_STATE_FAILED;
         }
         else if (!moved)
             moved = task;       //  a failed shrink leaves the old block
         self->slots[slot].task = moved;
     }
-    if (len)
-        memcpy (moved->blob, payload, len);
+    if (len > keep)
+        memcpy (moved->blob + keep, payload, len - keep);
     moved->len = (uint32_t) len;
+    moved->args_len = (uint32_t) keep;
     moved->state = (uint8_t) state;
     moved->since = now;
     moved->worker = NULL;
@@ -490,8 +524,46 @@ tasks_newest_final (const tasks_t *self)
 const uint8_t *
 tasks_payload (const task_t *task, size_t *len)
 {
-    *len = task->len;
-    return (task->flags & TASK_NO_OUTCOME) ? NULL : task->blob;
+    *len = task->len - task->args_len;
+    return (task->flags & TASK_NO_OUTCOME) ? NULL : task->blob + task->args_len;
+}
+
+const uint8_t *
+tasks_args (const task_t *task, size_t *len)
+{
+    *len = 0;
+    if (!zj_state_is_final ((zj_state_t) task->state)) {
+        *len = task->len;
+        return task->blob;
+    }
+    if (task->state != ZJ_STATE_FAILED || !task->args_len)
+        return NULL;
+    *len = task->args_len;
+    return task->blob;
+}
+
+task_t *
+tasks_reopen (tasks_t *self, task_t *task, double now)
+{
+    if (task->state != ZJ_STATE_FAILED || !task->args_len)
+        return NULL;
+    s_ret_unlink (self, task);
+    self->finals[ZJ_STATE_FAILED - ZJ_STATE_DONE]--;
+    size_t old_bytes = sizeof *task + task->len;
+    //  Drop the payload; a failed shrink leaves the old block, harmless.
+    size_t slot = s_find (self, task->gen, task->seq);
+    task_t *moved = realloc (task, sizeof *task + task->args_len);
+    if (!moved)
+        moved = task;
+    self->slots[slot].task = moved;
+    moved->len = moved->args_len;
+    moved->args_len = 0;
+    moved->state = ZJ_STATE_QUEUED;
+    moved->since = now;
+    moved->flags &= (uint8_t) ~(TASK_DEAD | TASK_NO_OUTCOME);
+    self->bytes = self->bytes - old_bytes + sizeof *moved + moved->len;
+    store_reopen (self->store, moved);
+    return moved;
 }
 
 size_t

@@ -24,7 +24,8 @@ struct attempt_log;
 
 //  One task. A single allocation: the struct, then `len` bytes of blob,
 //  which hold the msgpack args while the task is queued or running and
-//  the msgpack outcome payload once it is final. Fields are public to
+//  the msgpack outcome payload once it is final; a failed task keeps its
+//  args in front of the payload (args_len bytes), so that it can run again. Fields are public to
 //  the broker's modules; each field says which module writes it.
 typedef struct task task_t;
 struct task {
@@ -49,6 +50,9 @@ struct task {
                                 //  (report.c; fits in what was padding)
     float run;                  //  seconds the last attempt ran, set when
                                 //  the task became final (broker.c)
+    uint32_t args_len;          //  failed: bytes of args kept in front of
+                                //  the payload for a retry (tasks.c); 0
+                                //  otherwise (fits in what was padding)
     const struct attempt_who *who;  //  worker of the current or last
                                 //  attempt, interned; NULL if none (broker)
     struct attempt_log *log;    //  earlier attempts that did not finish the
@@ -96,6 +100,10 @@ task_t *tasks_add (tasks_t *self, struct sched_fn *fn, const zj_task_t *spec,
 //  NULL on OOM or when a record with that ticket exists.
 task_t *tasks_restore (tasks_t *self, uint64_t gen, uint64_t seq, struct sched_fn *fn,
                        zj_state_t state, const uint8_t *blob, size_t len, double since);
+//  Give a restored failed record the args it kept (copied), so that it
+//  can be retried. The record may move: use the returned pointer. On OOM
+//  (or when it is not failed) the record is returned unchanged.
+task_t *tasks_restore_args (tasks_t *self, task_t *task, const uint8_t *args, size_t len);
 //  After the last tasks_restore: order the retention list by finish time
 //  (records came back in submit order).
 void tasks_restore_done (tasks_t *self);
@@ -132,7 +140,7 @@ void tasks_sub_clear (task_t *task);
 
 //  Move an unlinked (not queued, not held) task to final `state` with
 //  `payload` (one msgpack object: the result, [type, message, traceback]
-//  or nil). Drops the args, stores the payload, counts the outcome, tells
+//  or nil). Drops the args (a failed task keeps them), stores the payload, counts the outcome, tells
 //  the store and starts the retention clock. The record may move: use the
 //  returned pointer. Subscribers must have been served and cleared first.
 task_t *tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
@@ -142,6 +150,16 @@ task_t *tasks_finish (tasks_t *self, task_t *task, zj_state_t state,
 task_t *tasks_newest_final (const tasks_t *self);
 //  The outcome payload of a final task, or NULL (TASK_NO_OUTCOME).
 const uint8_t *tasks_payload (const task_t *task, size_t *len);
+//  A task's args: those it runs with while queued or running, those a
+//  failed task kept; NULL when none are kept (done, cancelled). Borrowed.
+const uint8_t *tasks_args (const task_t *task, size_t *len);
+//  Queue a failed task that kept its args again (RETRY): it leaves the
+//  retention list, its blob becomes its args, its state QUEUED with
+//  `now` as its new submit time, TASK_DEAD is cleared, and the store is
+//  told (store_reopen: set task->attempts first). The caller queues it.
+//  The record may move: use the returned pointer. NULL (nothing changed)
+//  when it is not failed or kept no args.
+task_t *tasks_reopen (tasks_t *self, task_t *task, double now);
 
 //  Called for each record tasks_expire deletes, before it is freed.
 typedef void (tasks_expire_cb) (void *arg, task_t *task);

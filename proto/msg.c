@@ -487,6 +487,7 @@ static int s_fields (uint64_t type)
         case ZJ_MSG_STATUS: case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL:
         case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_STATS_REPLY: case ZJ_MSG_RESULT:
         case ZJ_MSG_TASKS: case ZJ_MSG_DONE: case ZJ_MSG_ABORT: case ZJ_MSG_RETURN:
+        case ZJ_MSG_RETRY: case ZJ_MSG_RETRY_REPLY:
             return 1;
         case ZJ_MSG_ERROR:
             return 2;
@@ -530,7 +531,7 @@ static bool s_parse_list (mpread_t *r, zj_msg_t *msg, const char **why)
                     return false;
             return true;
         }
-        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: {
+        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_RETRY_REPLY: {
             zj_str_t ticket;
             zj_state_t state;
             for (uint32_t i = 0; i < n; i++)
@@ -754,7 +755,7 @@ bool zj_msg_next_str (zj_msg_t *msg, zj_str_t *str)
     switch (msg->type) {
         case ZJ_MSG_SUBMITTED: case ZJ_MSG_FETCH: case ZJ_MSG_STATUS:
         case ZJ_MSG_CANCEL: case ZJ_MSG_ABORT: case ZJ_MSG_RETURN:
-        case ZJ_MSG_READY:
+        case ZJ_MSG_RETRY: case ZJ_MSG_READY:
             break;
         default:
             return false;
@@ -772,7 +773,8 @@ bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state)
 {
     mpread_t r;
     const char *why;
-    if ((msg->type != ZJ_MSG_STATUS_REPLY && msg->type != ZJ_MSG_CANCEL_REPLY)
+    if ((msg->type != ZJ_MSG_STATUS_REPLY && msg->type != ZJ_MSG_CANCEL_REPLY
+         && msg->type != ZJ_MSG_RETRY_REPLY)
     ||  !s_next_begin (msg, &r))
         return false;
     return s_next_end (msg, &r, s_parse_state (&r, ticket, state, NULL, &why));

@@ -33,6 +33,8 @@ typedef enum {
     ZJ_MSG_ERROR = 11,          //  any   a request was refused or a frame was bad
     ZJ_MSG_PING = 12,           //  C->B  liveness probe; answered by PONG
     ZJ_MSG_PONG = 13,           //  B->C
+    ZJ_MSG_RETRY = 14,          //  C->B  run these failed tickets again
+    ZJ_MSG_RETRY_REPLY = 15,    //  B->C  [ticket, state after the attempt] pairs
     ZJ_MSG_READY = 20,          //  W->B  register functions and credit
     ZJ_MSG_TASKS = 21,          //  B->W  tasks to run (never more than credit)
     ZJ_MSG_DONE = 22,           //  W->B  outcomes of tasks; each frees one credit
@@ -157,10 +159,10 @@ zj_err_t zj_msg_decode (const uint8_t *data, size_t size, size_t max_frame,
 bool zj_msg_next_task (zj_msg_t *msg, zj_task_t *task);            //  SUBMIT
 bool zj_msg_next_job (zj_msg_t *msg, zj_job_t *job);               //  TASKS
 bool zj_msg_next_outcome (zj_msg_t *msg, zj_outcome_t *out);       //  RESULT, DONE
-//  SUBMITTED, FETCH, STATUS, CANCEL, ABORT, RETURN: a ticket each;
+//  SUBMITTED, FETCH, STATUS, CANCEL, RETRY, ABORT, RETURN: a ticket each;
 //  READY: a function name each.
 bool zj_msg_next_str (zj_msg_t *msg, zj_str_t *str);
-//  STATUS_REPLY, CANCEL_REPLY
+//  STATUS_REPLY, CANCEL_REPLY, RETRY_REPLY
 bool zj_msg_next_state (zj_msg_t *msg, zj_str_t *ticket, zj_state_t *state);
 //  STATUS_REPLY: the same, and the entry's 3rd element (the attempt
 //  history, protocol 5.4) as raw msgpack, or {NULL, 0} when absent.
@@ -206,10 +208,10 @@ void zj_enc_error (zj_enc_t *self, uint64_t req, zj_err_t code, const char *mess
 //  It travels after the tasks: the last zj_enc_task call writes it.
 void zj_enc_submit_begin (zj_enc_t *self, uint64_t req, uint32_t count, const char *client);
 void zj_enc_task (zj_enc_t *self, const zj_task_t *task);
-//  SUBMITTED, FETCH, STATUS, CANCEL, ABORT, RETURN
+//  SUBMITTED, FETCH, STATUS, CANCEL, RETRY, ABORT, RETURN
 void zj_enc_tickets_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count);
 void zj_enc_str (zj_enc_t *self, const char *ptr, size_t len);
-//  STATUS_REPLY, CANCEL_REPLY
+//  STATUS_REPLY, CANCEL_REPLY, RETRY_REPLY
 void zj_enc_states_begin (zj_enc_t *self, zj_msg_type_t type, uint64_t req, uint32_t count);
 void zj_enc_state (zj_enc_t *self, const char *ticket, size_t len, zj_state_t state);
 //  STATUS with options {"attempts": true}: header; then exactly `count`

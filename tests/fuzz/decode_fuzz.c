@@ -59,7 +59,7 @@ static void s_walk (zj_msg_t msg)
             }
             break;
         }
-        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: {
+        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_RETRY_REPLY: {
             zj_str_t ticket;
             zj_state_t state;
             zj_enc_states_begin (s_enc, msg.type, msg.req, msg.count);
@@ -84,7 +84,7 @@ static void s_walk (zj_msg_t msg)
             break;
         }
         case ZJ_MSG_SUBMITTED: case ZJ_MSG_FETCH: case ZJ_MSG_STATUS:
-        case ZJ_MSG_CANCEL: case ZJ_MSG_ABORT: case ZJ_MSG_RETURN: {
+        case ZJ_MSG_CANCEL: case ZJ_MSG_ABORT: case ZJ_MSG_RETURN: case ZJ_MSG_RETRY: {
             zj_str_t ticket;
             zj_enc_tickets_begin (s_enc, msg.type, msg.req, msg.count);
             for (; zj_msg_next_str (&msg, &ticket); seen++)

@@ -228,6 +228,93 @@ test_retry_on (void)
     store_destroy (&store);
 }
 
+//  A crash, then a lost worker: WorkerLost says how the runs ended, and
+//  the dead letter runs again on RETRY with its args, its history kept
+//  and its budget renewed; the retrying client gets the outcome.
+static void
+test_retry (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 100, 60);            //  max_retries 1
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    task_t *task = tasks_find (b->tasks, b->gen, 1);
+    s_crash (b, "W1", task, 1.0);
+    rig_flush (b, 1.0);
+    zj_enc_simple (rig_enc, ZJ_MSG_DISCONNECT, 0);
+    rig_in (b, BROKER_WORKERS, "W1", 2.0);
+    rig_flush (b, 2.0);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (task->state, ZJ_STATE_FAILED);
+    ASSERT_TRUE (task->flags & TASK_DEAD);
+    ASSERT_EQ (b->dead, 1);
+    size_t plen;
+    const uint8_t *p = tasks_payload (task, &plen);
+    ASSERT_TRUE (p && plen > 40);
+    ASSERT_TRUE (memmem (p, plen, "worker lost on the last of 2 attempts (1 lost, 1 crashed",
+                         56) != NULL);
+    size_t alen;
+    const uint8_t *args = tasks_args (task, &alen);
+    ASSERT_TRUE (args && alen == 2 && args[0] == 0x91 && args[1] == 42);
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (task, buf);
+    rig_submit (b, "C1", 2, "f", 1, 0, 2.0);                    //  ticket 2, queued
+    rig_flush (b, 2.0);
+    const char *tickets[] = {buf, "zzzzzzzz-00000001", NULL};
+    char queued[TICKET_MAX + 1];
+    tasks_ticket (tasks_find (b->tasks, b->gen, 2), queued);
+    tickets[2] = queued;
+    rig_tickets (ZJ_MSG_RETRY, tickets, 3);
+    rig_in (b, BROKER_CLIENTS, "C2", 3.0);
+    rig_flush (b, 3.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_RETRY_REPLY, 0, &msg));
+    zj_str_t t;
+    zj_state_t st;
+    ASSERT_TRUE (zj_msg_next_state (&msg, &t, &st) && st == ZJ_STATE_QUEUED);
+    ASSERT_TRUE (zj_msg_next_state (&msg, &t, &st) && st == ZJ_STATE_UNKNOWN);
+    ASSERT_TRUE (zj_msg_next_state (&msg, &t, &st) && st == ZJ_STATE_QUEUED);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (task->state, ZJ_STATE_QUEUED);
+    ASSERT_TRUE (!(task->flags & TASK_DEAD));
+    ASSERT_EQ (b->dead, 0);
+    ASSERT_EQ (task->attempts, 0);
+    ASSERT_EQ (attempts_count (task), 2);                       //  crashed, lost
+    //  A new worker runs it with the same args; C2 hears the outcome.
+    rig_ready (b, "W2", 2, "f", 4.0);
+    rig_flush (b, 4.0);
+    ASSERT_TRUE (rig_find ("W2", ZJ_MSG_TASKS, 0, &msg));
+    zj_job_t job;
+    ASSERT_TRUE (zj_msg_next_job (&msg, &job));
+    ASSERT_TRUE (job.args.len == 2 && job.args.ptr[1] == 42);
+    rig_done (b, "W2", (zj_str_t) {buf, tlen}, true, 5.0);
+    rig_flush (b, 5.0);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_RESULT, 0, &msg));
+    zj_outcome_t out;
+    ASSERT_TRUE (zj_msg_next_outcome (&msg, &out));
+    ASSERT_EQ (out.state, ZJ_STATE_DONE);
+    task = tasks_find (b->tasks, b->gen, 1);
+    ASSERT_EQ (attempts_count (task), 3);
+    attempt_t a;
+    ASSERT_TRUE (attempts_at (task, 0, &a) && a.outcome == ATTEMPT_CRASHED);
+    ASSERT_TRUE (attempts_at (task, 1, &a) && a.outcome == ATTEMPT_LOST);
+    ASSERT_TRUE (a.start == 1.0 && a.end == 2.0);
+    ASSERT_TRUE (attempts_at (task, 2, &a) && a.outcome == ATTEMPT_DONE);
+    ASSERT_TRUE (a.start == 4.0 && a.end == 5.0);
+    ASSERT_TRUE (!tasks_args (task, &alen));                    //  done: args dropped
+    //  Done is final: a second RETRY changes nothing.
+    rig_clear ();
+    rig_tickets (ZJ_MSG_RETRY, tickets, 1);
+    rig_in (b, BROKER_CLIENTS, "C2", 6.0);
+    rig_flush (b, 6.0);
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_RETRY_REPLY, 0, &msg));
+    ASSERT_TRUE (zj_msg_next_state (&msg, &t, &st) && st == ZJ_STATE_DONE);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -237,6 +324,7 @@ main (void)
     ZT_RUN (test_raised);
     ZT_RUN (test_crash_retried);
     ZT_RUN (test_retry_on);
+    ZT_RUN (test_retry);
     zj_enc_destroy (&rig_enc);
     return 0;
 }

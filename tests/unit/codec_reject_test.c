@@ -503,7 +503,7 @@ static void s_check_accepted (zj_msg_t msg)
             }
             break;
         }
-        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: {
+        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_RETRY_REPLY: {
             zj_str_t ticket;
             zj_state_t state;
             for (; zj_msg_next_state (&copy, &ticket, &state); seen++) {

@@ -114,7 +114,7 @@ static void test_tickets (void)
 {
     static const zj_msg_type_t types [] = {
         ZJ_MSG_SUBMITTED, ZJ_MSG_FETCH, ZJ_MSG_STATUS, ZJ_MSG_CANCEL,
-        ZJ_MSG_ABORT, ZJ_MSG_RETURN,
+        ZJ_MSG_ABORT, ZJ_MSG_RETURN, ZJ_MSG_RETRY,
     };
     const char *tickets [] = {
         "abcdefgh-00000001", "x", "!~",
@@ -158,8 +158,8 @@ static void test_tickets (void)
 static void test_states (void)
 {
     zj_enc_t *enc = zj_enc_new ();
-    zj_msg_type_t types [] = { ZJ_MSG_STATUS_REPLY, ZJ_MSG_CANCEL_REPLY };
-    for (int k = 0; k < 2; k++) {
+    zj_msg_type_t types [] = { ZJ_MSG_STATUS_REPLY, ZJ_MSG_CANCEL_REPLY, ZJ_MSG_RETRY_REPLY };
+    for (int k = 0; k < 3; k++) {
         zj_enc_states_begin (enc, types [k], 99, 7);
         for (int s = 1; s <= 7; s++) {
             char ticket [16];

@@ -167,7 +167,7 @@ void frames_reencode (const zj_msg_t *decoded, zj_enc_t *enc)
                 zj_enc_outcome (enc, &out);
             break;
         }
-        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: {
+        case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_RETRY_REPLY: {
             zj_str_t ticket;
             zj_state_t state;
             zj_enc_states_begin (enc, msg.type, msg.req, msg.count);
@@ -251,7 +251,7 @@ void frames_expect_same (zj_msg_t a, zj_msg_t b)
                 ASSERT_TRUE (frames_str_eq (x.err_traceback, y.err_traceback));
                 break;
             }
-            case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: {
+            case ZJ_MSG_STATUS_REPLY: case ZJ_MSG_CANCEL_REPLY: case ZJ_MSG_RETRY_REPLY: {
                 zj_str_t tx, ty;
                 zj_state_t sx, sy;
                 ASSERT_TRUE (zj_msg_next_state (&a, &tx, &sx) && zj_msg_next_state (&b, &ty, &sy));
