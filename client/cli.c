@@ -262,6 +262,42 @@ static int s_cmd_cancel (cli_t *cli)
     }
 }
 
+static int s_cmd_retry (cli_t *cli)
+{
+    zj_err_t err;
+    const char *ticket = cli->args->ticket;
+    int state = zj_client_retry (cli->client, ticket, &err);
+    if (state < 0)
+        return s_report (cli, err, ticket, NULL);
+    switch (state) {
+        case ZJ_STATE_QUEUED:
+            break;
+        case ZJ_STATE_UNKNOWN:
+        case ZJ_STATE_EXPIRED:
+            return s_report (cli, state == ZJ_STATE_UNKNOWN ? ZJ_ENOTICKET : ZJ_EEXPIRED,
+                             ticket, NULL);
+        case ZJ_STATE_FAILED:
+            fprintf (stderr, "zjob: the broker kept no arguments for %s (it was out of "
+                     "memory when the task failed), so it cannot run it again; submit the "
+                     "task again\n", ticket);
+            return CLI_EXIT_FAILED;
+        default:
+            fprintf (stderr, "zjob: cannot retry %s: it is %s, not failed; only a failed "
+                     "task runs again\n", ticket, zj_state_name ((zj_state_t) state));
+            return CLI_EXIT_TOOLATE;
+    }
+    if (!cli->args->wait) {
+        puts ("queued");
+        return fflush (stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    }
+    zj_future_t *f = zj_fetch (cli->client, ticket, &err);
+    if (!f)
+        return s_report (cli, err, ticket, NULL);
+    int code = s_wait_print (cli, f, ticket);
+    zj_future_destroy (&f);
+    return code;
+}
+
 //  `zjob workers` and `zjob queues`: the STATS map's list under key, as
 //  JSON for scripts or as a table for people.
 static int s_cmd_list (cli_t *cli, const char *key, char *(*table) (const json_t *stats))
@@ -743,6 +779,7 @@ int main (int argc, char **argv)
         case CLI_WORKERS: code = s_cmd_list (&cli, "workers", cli_table_workers); break;
         case CLI_QUEUES: code = s_cmd_list (&cli, "queues", cli_table_queues); break;
         case CLI_FAILED: code = s_cmd_list (&cli, "dead_letters", cli_table_failed); break;
+        case CLI_RETRY:  code = s_cmd_retry (&cli); break;
         default:         code = CLI_EXIT_USAGE; break;
     }
     //  Leave running tasks alone: after a timeout or `submit`, the tasks

@@ -29,6 +29,7 @@ typedef enum {
     OPT_BROKER_KEY,
     OPT_RETRY_ON,
     OPT_MAX_RETRIES,
+    OPT_WAIT,
 } opt_id_t;
 
 #define CMD(c) (1u << (c))
@@ -45,7 +46,9 @@ static const struct {
     {"reconnect-timeout", OPT_RECONNECT_TIMEOUT, true, ALL_CMDS},
     {"help", OPT_HELP, false, ALL_CMDS},
     {"version", OPT_VERSION, false, ALL_CMDS},
-    {"timeout", OPT_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_RESULT) | CMD (CLI_MAP)},
+    {"timeout", OPT_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_RESULT) | CMD (CLI_MAP)
+                                   | CMD (CLI_RETRY)},
+    {"wait", OPT_WAIT, false, CMD (CLI_RETRY)},
     {"priority", OPT_PRIORITY, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"task-timeout", OPT_TASK_TIMEOUT, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
     {"retry-on", OPT_RETRY_ON, true, CMD (CLI_RUN) | CMD (CLI_SUBMIT)},
@@ -61,8 +64,8 @@ static const struct {
 #define NOPTS (sizeof s_opts / sizeof s_opts[0])
 
 static const char *s_names[] = {"", "run", "submit", "result", "status",
-                                "cancel", "map", "stats", "workers", "queues", "failed", "keygen",
-                                "help"};
+                                "cancel", "map", "stats", "workers", "queues", "failed", "retry",
+                                "keygen", "help"};
 
 const char *cli_cmd_name (cli_cmd_t cmd)
 {
@@ -158,6 +161,9 @@ static bool s_set_option (cli_args_t *self, opt_id_t id, const char *name, const
             return s_integer (self, name, value, 0, &self->max_retries);
         case OPT_UNORDERED:
             self->unordered = true;
+            return true;
+        case OPT_WAIT:
+            self->wait = true;
             return true;
         case OPT_CHUNKSIZE:
             if (!s_integer (self, name, value, 1, &n))
@@ -277,8 +283,11 @@ bool cli_args_parse (cli_args_t *self, int argc, char **argv, const char *env_br
         case CLI_RESULT:
         case CLI_STATUS:
         case CLI_CANCEL:
+        case CLI_RETRY:
             if (nops != 1)
                 return s_fail (self, "zjob %s needs exactly one TICKET", s_names[self->cmd]);
+            if (self->cmd == CLI_RETRY && self->timeout >= 0 && !self->wait)
+                return s_fail (self, "zjob retry --timeout only applies with --wait");
             self->ticket = ops[0];
             return true;
         case CLI_STATS:
@@ -325,7 +334,8 @@ void cli_args_fini (cli_args_t *self)
     "  5  the task was cancelled\n" \
     "  6  unknown or expired ticket\n" \
     "  7  refused by the broker (QueueFull, TooLarge, ShutDown, ProtocolError)\n" \
-    "  8  cancel refused: the task is already running or finished\n"
+    "  8  cancel refused: the task is already running or finished; retry\n" \
+    "     refused: the task has not failed\n"
 
 #define GLOBAL_OPTS \
     "Global options (anywhere on the line):\n" \
@@ -363,6 +373,7 @@ static const char *s_usage[] = {
     [CLI_WORKERS] = "usage: zjob workers [--json]",
     [CLI_QUEUES] = "usage: zjob queues [--json]",
     [CLI_FAILED] = "usage: zjob failed [--json]",
+    [CLI_RETRY] = "usage: zjob retry TICKET [--wait [--timeout SEC]]",
     [CLI_KEYGEN] = "usage: zjob keygen NAME",
     [CLI_HELP] = "usage: zjob help [COMMAND]",
 };
@@ -385,6 +396,7 @@ static const char *s_help[] = {
         "  workers             list the workers: host, pid, functions, credit, load\n"
         "  queues              list the queues: depth, oldest task, counts\n"
         "  failed              list dead letters: tasks failed after their retries\n"
+        "  retry TICKET        run a failed task again (a dead letter, say)\n"
         "  keygen NAME         write a CURVE key pair: NAME.key, NAME.key_secret\n"
         "  help [COMMAND]      show help for a command\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
@@ -516,9 +528,24 @@ static const char *s_help[] = {
         "  ATTEMPTS   runs on record (zjob status --json TICKET shows them)\n"
         "  AGE        how long ago it failed\n"
         "  ERROR      the last error, 'Type: message'\n"
+        "Run one again with `zjob retry TICKET`.\n"
         "\n"
         "Options:\n"
         "  --json  print the list as JSON instead, for scripts\n"
+        "\n" GLOBAL_OPTS "\n" EXIT_CODES,
+    [CLI_RETRY] =
+        "usage: zjob retry TICKET [--wait [--timeout SEC]]\n"
+        "\n"
+        "Run the failed task TICKET again, with the arguments and options it was\n"
+        "submitted with, and print 'queued'. The ticket stays the same: it is\n"
+        "queued again, its earlier runs stay in its history (zjob status --json),\n"
+        "and it gets its --max-retries again. `zjob result TICKET` then waits for\n"
+        "the new outcome. A task that is queued, running, done or cancelled is not\n"
+        "touched (exit 8); an unknown or expired ticket exits with 6.\n"
+        "\n"
+        "Options:\n"
+        "  --wait         wait for the new outcome and print it as `zjob result` does\n"
+        "  --timeout SEC  with --wait: stop waiting after SEC seconds (exit 3)\n"
         "\n" GLOBAL_OPTS "\n" EXIT_CODES,
     [CLI_KEYGEN] =
         "usage: zjob keygen NAME\n"

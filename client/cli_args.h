@@ -21,7 +21,7 @@ enum {
     CLI_EXIT_CANCELLED = 5,
     CLI_EXIT_NOTICKET = 6,      //  unknown or expired ticket
     CLI_EXIT_REFUSED = 7,       //  QueueFull, TooLarge, ShutDown, ProtocolError
-    CLI_EXIT_TOOLATE = 8,       //  cancel came too late
+    CLI_EXIT_TOOLATE = 8,       //  cancel came too late, or retry of a task not failed
 };
 
 typedef enum {
@@ -36,6 +36,7 @@ typedef enum {
     CLI_WORKERS,
     CLI_QUEUES,
     CLI_FAILED,
+    CLI_RETRY,
     CLI_KEYGEN,
     CLI_HELP,
 } cli_cmd_t;
@@ -52,7 +53,7 @@ typedef struct {
     bool version;               //  --version
     cli_cmd_t help_cmd;         //  `zjob help COMMAND`: which command
     const char *fn;             //  run, submit, map: the function; borrowed
-    const char *ticket;         //  result, status, cancel; borrowed
+    const char *ticket;         //  result, status, cancel, retry; borrowed
     const char **args;          //  run, submit: the ARGs (borrowed strings); owned array
     size_t nargs;               //  entries in args
     double timeout;             //  --timeout: seconds to wait; negative = forever
@@ -64,6 +65,7 @@ typedef struct {
     bool unordered;             //  map --unordered
     size_t chunksize;           //  map --chunksize; default 1
     bool json;                  //  workers, queues --json: for scripts
+    bool wait;                  //  retry --wait: wait for the new outcome
     bool prometheus;            //  stats --format prometheus: the metrics page
     const char *curve_secret;   //  --curve-secret FILE: our certificate, or NULL
     const char *broker_key;     //  --broker-key FILE: the broker's public one, or NULL

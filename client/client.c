@@ -554,6 +554,11 @@ int zj_client_cancel (zj_client_t *self, const char *ticket, zj_err_t *err)
     return zj__client_ticket_call (self, ZJ_MSG_CANCEL, ticket, -1, err);
 }
 
+int zj_client_retry (zj_client_t *self, const char *ticket, zj_err_t *err)
+{
+    return zj__client_ticket_call (self, ZJ_MSG_RETRY, ticket, -1, err);
+}
+
 zj_err_t zj_client_ping (zj_client_t *self, double timeout)
 {
     if (!self)

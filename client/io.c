@@ -281,6 +281,7 @@ static void s_encode (zj_client_t *self, zj__req_t *req)
         case ZJ_MSG_FETCH:
         case ZJ_MSG_CANCEL:
         case ZJ_MSG_STATUS:
+        case ZJ_MSG_RETRY:
             if (req->sync && req->attempts) {
                 zj_enc_status_attempts_begin (enc, req->id, 1);
                 zj_enc_str (enc, req->ticket, strlen (req->ticket));

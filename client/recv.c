@@ -111,8 +111,9 @@ static void s_on_error (zj_client_t *self, zj_msg_t *msg)
 static void s_on_states (zj_client_t *self, zj_msg_t *msg)
 {
     zj__req_t *req = s_inflight_find (self, msg->req);
-    bool match = req && req->sync
-              && req->type == (msg->type == ZJ_MSG_CANCEL_REPLY ? ZJ_MSG_CANCEL : ZJ_MSG_STATUS);
+    zj_msg_type_t asked = msg->type == ZJ_MSG_CANCEL_REPLY ? ZJ_MSG_CANCEL
+                        : msg->type == ZJ_MSG_RETRY_REPLY ? ZJ_MSG_RETRY : ZJ_MSG_STATUS;
+    bool match = req && req->sync && req->type == asked;
     if (!match)
         req = NULL;
     if (req)
@@ -215,6 +216,7 @@ void zj__recv_message (zj_client_t *self, const uint8_t *data, size_t size)
         case ZJ_MSG_ERROR:        s_on_error (self, &msg); break;
         case ZJ_MSG_STATUS_REPLY:
         case ZJ_MSG_CANCEL_REPLY: s_on_states (self, &msg); break;
+        case ZJ_MSG_RETRY_REPLY: s_on_states (self, &msg); break;
         case ZJ_MSG_STATS_REPLY:  s_on_stats (self, &msg); break;
         case ZJ_MSG_PONG:         s_on_pong (self, &msg); break;
         case ZJ_MSG_DISCONNECT:   zj__link_gone (self, zj__now (), "it sent DISCONNECT"); break;

@@ -245,6 +245,14 @@ ZJ_EXPORT int zj_client_status_attempts (zj_client_t *self, const char *ticket,
 //  Cancel by ticket: the state after the attempt (5 when cancelled), or
 //  -1 with *err set.
 ZJ_EXPORT int zj_client_cancel (zj_client_t *self, const char *ticket, zj_err_t *err);
+//  Run a failed task again (RETRY, protocol 5.5): same ticket, same args
+//  and options, its history kept and its retries renewed. Returns the
+//  state after the attempt: 1 (queued) when it was queued again, the
+//  unchanged state otherwise (2 running, 3 done, 4 a failed task the
+//  broker kept no args for, 5 cancelled, 6 unknown, 7 expired; 1 also
+//  when it was queued already), or -1 with *err set. zj_fetch gives a
+//  future for its new outcome.
+ZJ_EXPORT int zj_client_retry (zj_client_t *self, const char *ticket, zj_err_t *err);
 //  Broker statistics as JSON text. Caller owns; free with free().
 ZJ_EXPORT char *zj_client_stats_json (zj_client_t *self, zj_err_t *err);
 
