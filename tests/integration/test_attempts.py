@@ -3,7 +3,9 @@
 ticket's runs, with worker host and pid, start and end, and outcome; a
 worker killed mid-task leaves a lost attempt before the done one, and an
 exec command killed by a signal is a crash, retried within max_retries;
---retry-on retries a raised type; `zjob failed` lists the dead letters."""
+--retry-on retries a raised type; `zjob failed` lists the dead letters and
+`zjob retry` runs one again; the history and the dead letters survive a
+kill -9 and restart of a durable broker."""
 
 import json
 import os
@@ -114,6 +116,104 @@ class AttemptsTest(ClusterTest):
         self.assertIn(dead[0]["ticket"], r.stdout)
         self.assertIn("ValueError: boom", r.stdout)
         self.assertNotIn("TypeError", r.stdout)
+
+    def flaky_worker(self, marker):
+        # Crashes (killed by a signal) while the marker file exists.
+        cmd = f"if [ -e {marker} ]; then kill -9 $$; fi; echo '\"fixed\"'"
+        w = self.c.start_worker("--exec", f"flaky={cmd}")
+        wait_for(lambda: len(self.workers()) == 1, 20, "a worker")
+        return w
+
+    def dead_letter(self, marker):
+        open(marker, "w").close()
+        r = self.zjob("submit", "flaky")
+        self.assertExit(r, EXIT_OK)
+        ticket = r.stdout.strip()
+        wait_for(lambda: self.status(ticket)["state"] == "failed", 30, "the crashes")
+        return ticket
+
+    def test_retry_runs_a_dead_letter_again(self):
+        marker = os.path.join(self.c.tmp, "broken")
+        self.flaky_worker(marker)
+        ticket = self.dead_letter(marker)
+        r = self.zjob("failed", "--json")
+        self.assertEqual([d["ticket"] for d in json.loads(r.stdout)], [ticket])
+        # Still broken: it fails again, crashed three more times.
+        r = self.zjob("retry", ticket, "--wait", "--timeout", "30")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("ExecError", r.stderr)
+        self.assertEqual([x["outcome"] for x in self.status(ticket)["attempts"]],
+                         ["crashed"] * 6)
+        os.unlink(marker)
+        r = self.zjob("retry", ticket)
+        self.assertExit(r, EXIT_OK)
+        self.assertEqual(r.stdout, "queued\n")
+        r = self.zjob("result", ticket, "--timeout", "30")
+        self.assertExit(r, EXIT_OK)
+        self.assertEqual(r.stdout.strip(), '"fixed"')
+        att = self.status(ticket)["attempts"]
+        self.assertEqual([x["outcome"] for x in att], ["crashed"] * 6 + ["done"])
+        self.assertEqual([x["n"] for x in att], list(range(1, 8)))
+        r = self.zjob("failed", "--json")
+        self.assertEqual(json.loads(r.stdout), [])
+        # Done is final; unknown is unknown; --timeout wants --wait.
+        r = self.zjob("retry", ticket)
+        self.assertEqual(r.returncode, 8, r.stderr)
+        self.assertIn("it is done, not failed", r.stderr)
+        self.assertEqual(self.zjob("retry", "zzzzzzzz-00000009").returncode, 6)
+        r = self.zjob("retry", "--timeout", "1", ticket)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--wait", r.stderr)
+
+    def restart_broker(self):
+        clients, workers = self.c.clients_ep, self.c.workers_ep
+        self.c.stop(self.c.broker, signal.SIGKILL)
+        self.c.start_broker(clients=clients, workers=workers)
+
+    def test_history_and_dead_letters_survive_a_restart(self):
+        marker = os.path.join(self.c.tmp, "broken")
+        self.flaky_worker(marker)
+        dead = self.dead_letter(marker)
+        before = self.status(dead)["attempts"]
+        self.assertEqual([x["outcome"] for x in before], ["crashed"] * 3)
+        # A task that raised (kept, not a dead letter), and one out on a
+        # worker when the broker dies: its run comes back as lost.
+        raised = self.zjob("submit", "fail", "TypeError", "no").stdout.strip()
+        wait_for(lambda: self.status(raised)["state"] == "failed", 20, "the error")
+        running = self.zjob("submit", "sleep", "3", "slept").stdout.strip()
+        wait_for(lambda: self.status(running)["state"] == "running", 20, "the task to run")
+        self.restart_broker()
+        after = self.status(dead)["attempts"]
+        self.assertEqual(len(after), 3)
+        for x, y in zip(before, after):
+            self.assertEqual((x["host"], x["pid"], x["outcome"], x["error"]),
+                             (y["host"], y["pid"], y["outcome"], y["error"]))
+            self.assertAlmostEqual(x["start"], y["start"], delta=0.01)
+            self.assertAlmostEqual(x["end"], y["end"], delta=0.01)
+        r = self.zjob("failed", "--json")
+        self.assertEqual([d["ticket"] for d in json.loads(r.stdout)], [dead])
+        self.assertEqual([(x["outcome"], x["error"]) for x in
+                          self.status(raised)["attempts"]], [("raised", "TypeError")])
+        # The interrupted run is on record as lost; the task runs again.
+        r = self.zjob("result", running, "--timeout", "30")
+        self.assertExit(r, EXIT_OK)
+        att = self.status(running)["attempts"]
+        self.assertEqual([x["outcome"] for x in att], ["lost", "done"], att)
+        self.assertEqual(att[0]["error"], "WorkerLost")
+        # Retried after the restart: its args came back from the store.
+        os.unlink(marker)
+        r = self.zjob("retry", dead, "--wait", "--timeout", "30")
+        self.assertExit(r, EXIT_OK)
+        self.assertEqual(r.stdout.strip(), '"fixed"')
+        r = self.zjob("retry", raised, "--wait", "--timeout", "30")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("TypeError: no", r.stderr)
+        # ... and the retried history survives another restart.
+        self.restart_broker()
+        self.assertEqual([x["outcome"] for x in self.status(dead)["attempts"]],
+                         ["crashed"] * 3 + ["done"])
+        self.assertEqual([x["outcome"] for x in self.status(raised)["attempts"]],
+                         ["raised", "raised"])
 
     def test_queued_and_unknown_tickets(self):
         r = self.zjob("submit", "noop")

@@ -64,6 +64,14 @@ static void test_other_commands (void)
     ASSERT_TRUE (PARSE (&a, NULL, "cancel", "t"));
     ASSERT_EQ (a.cmd, CLI_CANCEL);
     cli_args_fini (&a);
+    ASSERT_TRUE (PARSE (&a, NULL, "retry", "t"));
+    ASSERT_EQ (a.cmd, CLI_RETRY);
+    ASSERT_STREQ (a.ticket, "t");
+    ASSERT_TRUE (!a.wait);
+    cli_args_fini (&a);
+    ASSERT_TRUE (PARSE (&a, NULL, "retry", "--wait", "t", "--timeout", "2.5"));
+    ASSERT_TRUE (a.wait && a.timeout == 2.5);
+    cli_args_fini (&a);
     ASSERT_TRUE (PARSE (&a, NULL, "map", "f", "--unordered", "--chunksize", "50"));
     ASSERT_EQ (a.cmd, CLI_MAP);
     ASSERT_TRUE (a.unordered);
@@ -119,6 +127,9 @@ static void test_usage_errors (void)
     s_expect_error (&a, PARSE (&a, NULL, "submit", "f", "--timeout", "1"), "takes no --timeout");
     s_expect_error (&a, PARSE (&a, NULL, "status"), "exactly one TICKET");
     s_expect_error (&a, PARSE (&a, NULL, "cancel", "a", "b"), "exactly one TICKET");
+    s_expect_error (&a, PARSE (&a, NULL, "retry"), "exactly one TICKET");
+    s_expect_error (&a, PARSE (&a, NULL, "retry", "t", "--timeout", "1"), "with --wait");
+    s_expect_error (&a, PARSE (&a, NULL, "result", "t", "--wait"), "takes no --wait");
     s_expect_error (&a, PARSE (&a, NULL, "map", "f", "--chunksize", "0"), "at least 1");
     s_expect_error (&a, PARSE (&a, NULL, "map", "f", "1"), "from stdin");
     s_expect_error (&a, PARSE (&a, NULL, "stats", "x"), "no operands");
@@ -137,6 +148,8 @@ static void test_help_and_codes (void)
     ASSERT_TRUE (strstr (cli_help (CLI_MAP), "Exit codes:"));
     ASSERT_TRUE (strstr (cli_help (CLI_RUN), "--task-timeout SEC"));
     ASSERT_TRUE (strstr (cli_usage_line (CLI_CANCEL), "zjob cancel TICKET"));
+    ASSERT_TRUE (strstr (cli_help (CLI_RETRY), "--wait"));
+    ASSERT_TRUE (strstr (cli_help (CLI_NONE), "  retry TICKET"));
     ASSERT_TRUE (strstr (cli_help (CLI_WORKERS), "LAST SEEN"));
     ASSERT_TRUE (strstr (cli_help (CLI_QUEUES), "--json"));
     ASSERT_TRUE (strstr (cli_help (CLI_NONE), "  workers "));
