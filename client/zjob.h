@@ -245,7 +245,7 @@ ZJ_EXPORT int zj_client_status_attempts (zj_client_t *self, const char *ticket,
 //  Cancel by ticket: the state after the attempt (5 when cancelled), or
 //  -1 with *err set.
 ZJ_EXPORT int zj_client_cancel (zj_client_t *self, const char *ticket, zj_err_t *err);
-//  Run a failed task again (RETRY, protocol 5.5): same ticket, same args
+//  Run a failed task again (RETRY, protocol 5.15): same ticket, same args
 //  and options, its history kept and its retries renewed. Returns the
 //  state after the attempt: 1 (queued) when it was queued again, the
 //  unchanged state otherwise (2 running, 3 done, 4 a failed task the

@@ -98,6 +98,8 @@ static zj_err_t s_put_tasks (store_t *s, task_t *const *t, size_t n) { return s_
 static zj_err_t s_set_state (store_t *s, const task_t *t) { return s_fail (s, 3); }
 static zj_err_t s_put_outcome (store_t *s, const task_t *t) { return s_fail (s, 4); }
 static zj_err_t s_delete (store_t *s, const task_t *t) { return s_fail (s, 5); }
+static zj_err_t s_put_attempt (store_t *s, const task_t *t, const store_attempt_t *a) { return s_fail (s, 6); }
+static zj_err_t s_reopen (store_t *s, const task_t *t) { return s_fail (s, 7); }
 
 static void
 s_store_destroy (store_t *s)
@@ -124,6 +126,8 @@ s_store_new (fuzz_t *f)
     self->ops.set_state = s_set_state;
     self->ops.put_outcome = s_put_outcome;
     self->ops.delete_task = s_delete;
+    self->ops.put_attempt = s_put_attempt;
+    self->ops.reopen = s_reopen;
     self->ops.destroy = s_store_destroy;
     self->base.ops = &self->ops;
     return &self->base;
@@ -283,8 +287,9 @@ s_tickets (broker_t *b, fuzz_t *f, broker_sock_t sock, zj_msg_type_t type)
 static void
 s_client_tickets (broker_t *b, fuzz_t *f)
 {
-    static const zj_msg_type_t types[] = {ZJ_MSG_FETCH, ZJ_MSG_STATUS, ZJ_MSG_CANCEL};
-    s_tickets (b, f, BROKER_CLIENTS, types[s_byte (f) % 3]);
+    static const zj_msg_type_t types[] = {ZJ_MSG_FETCH, ZJ_MSG_STATUS, ZJ_MSG_CANCEL,
+                                          ZJ_MSG_RETRY};
+    s_tickets (b, f, BROKER_CLIENTS, types[s_byte (f) % 4]);
 }
 
 static void
