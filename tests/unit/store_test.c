@@ -14,43 +14,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include "harness.h"
-#include "broker/sched.h"
-#include "broker/store.h"
-#include "broker/tasks.h"
+#include "store_rig.h"
 #include "broker/ticket.h"
-
-static char s_dir[64];
-
-static void
-s_rmdir (const char *dir)
-{
-    char cmd[256];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ASSERT_EQ (system (cmd), 0);
-}
-
-//  A fresh state directory path (not made: the store makes it).
-static const char *
-s_fresh (void)
-{
-    if (s_dir[0])
-        s_rmdir (s_dir);
-    snprintf (s_dir, sizeof s_dir, "/tmp/zjob-store-test-XXXXXX");
-    ASSERT_TRUE (mkdtemp (s_dir));
-    ASSERT_EQ (rmdir (s_dir), 0);
-    return s_dir;
-}
-
-static store_t *
-s_open (const char *dir, uint32_t max_pages, char *why)
-{
-    store_sqlite_config_t cfg = {.dir = dir, .max_pages = max_pages};
-    char buf[700];
-    store_t *store = store_sqlite_new (&cfg, why ? why : buf, why ? 700 : sizeof buf);
-    if (!store && !why)
-        ZT_FAIL ("store_sqlite_new: %s", buf);
-    return store;
-}
 
 //  What recovery reported.
 typedef struct {
@@ -108,47 +73,6 @@ s_recover (store_t *store, seen_t *seen)
     memset (seen, 0, sizeof *seen);
     store_recover_t cb = {s_on_gen, s_on_sub, s_on_task, seen};
     ASSERT_ERR (store_recover (store, &cb), ZJ_OK);
-}
-
-static const uint8_t ARGS[] = {0x92, 0x01, 0xa1, 'x'};      //  [1, "x"]
-static const uint8_t RESULT[] = {0xa2, 'o', 'k'};           //  "ok"
-
-//  Tasks and functions for the store to write about.
-typedef struct {
-    store_t *store;
-    tasks_t *tasks;
-    sched_t *sched;
-    sched_fn_t *fn;
-} rig_t;
-
-static void
-s_rig (rig_t *r, store_t *store, uint64_t gen)
-{
-    r->store = store;
-    ASSERT_ERR (store_start_generation (store, gen), ZJ_OK);
-    r->tasks = tasks_new (gen, store);
-    r->sched = sched_new ();
-    r->fn = sched_fn_get (r->sched, "echo", 4);
-    ASSERT_TRUE (r->tasks && r->sched && r->fn);
-}
-
-static void
-s_unrig (rig_t *r)
-{
-    tasks_destroy (&r->tasks);
-    sched_destroy (&r->sched);
-    store_destroy (&r->store);
-}
-
-static task_t *
-s_add (rig_t *r, int64_t prio)
-{
-    zj_task_t spec = {.fn = {"echo", 4}, .args = {ARGS, sizeof ARGS}, .priority = prio,
-                      .timeout = 1.5, .max_retries = -1, .chunk = prio == 2};
-    task_t *t = tasks_add (r->tasks, r->fn, &spec, 4, 0.0);
-    ASSERT_TRUE (t);
-    ASSERT_ERR (tasks_persist (r->tasks, &t, 1), ZJ_OK);
-    return t;
 }
 
 static void
@@ -354,50 +278,20 @@ test_full (void)
     task_t *first = s_add (&r, 0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     //  Fill it with tasks whose args take a page each.
-    static uint8_t big[3000];
-    big[0] = 0x91;
-    big[1] = 0xc5;
-    big[2] = (uint8_t) ((sizeof big - 4) >> 8);
-    big[3] = (uint8_t) ((sizeof big - 4) & 0xff);
     task_t *fill[40];
-    size_t nfill = 0;
-    zj_err_t rc = ZJ_OK;
-    while (rc == ZJ_OK && nfill < 40) {
-        store_begin_turn (r.store);
-        zj_task_t spec = {.fn = {"echo", 4}, .args = {big, sizeof big}, .max_retries = -1};
-        fill[nfill] = tasks_add (r.tasks, r.fn, &spec, 1, 0.0);
-        tasks_persist (r.tasks, &fill[nfill], 1);
-        rc = store_commit_turn (r.store);
-        nfill++;
-    }
-    ASSERT_ERR (rc, ZJ_ENOSPC);
+    size_t nfill = s_fill_up (&r, fill, 40);
     ASSERT_TRUE (strstr (store_why (r.store), "zjob.db") != NULL);
     ASSERT_TRUE (strstr (store_why (r.store), "full") != NULL);
     ASSERT_TRUE (!store_degraded (r.store));       //  nothing else was waiting
     //  The next turn: a big outcome for an accepted task and another new
     //  task. The commit fails; the outcome stays pending (degraded).
-    static uint8_t huge[20000];
-    memcpy (huge, big, 4);
-    huge[1] = 0xc5;
-    huge[2] = (uint8_t) ((sizeof huge - 4) >> 8);
-    huge[3] = (uint8_t) ((sizeof huge - 4) & 0xff);
     store_begin_turn (r.store);
-    first = tasks_finish (r.tasks, first, ZJ_STATE_DONE, huge, sizeof huge, 1.0);
-    zj_task_t spec = {.fn = {"echo", 4}, .args = {big, sizeof big}, .max_retries = -1};
-    task_t *refused = tasks_add (r.tasks, r.fn, &spec, 1, 0.0);
-    tasks_persist (r.tasks, &refused, 1);
-    ASSERT_ERR (store_commit_turn (r.store), ZJ_ENOSPC);
-    ASSERT_TRUE (store_degraded (r.store));
+    first = tasks_finish (r.tasks, first, ZJ_STATE_DONE, s_huge, sizeof s_huge, 1.0);
+    s_add_big (&r);
     //  Retried at every commit, still failing.
-    store_begin_turn (r.store);
-    ASSERT_ERR (store_commit_turn (r.store), ZJ_ENOSPC);
-    ASSERT_TRUE (store_degraded (r.store));
+    s_commit_degraded (&r);
     //  Deleting accepted tasks makes room; the kept outcome goes in.
-    store_begin_turn (r.store);
-    for (size_t i = 0; i + 1 < nfill; i++)
-        store_delete_task (r.store, fill[i]);
-    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
-    ASSERT_TRUE (!store_degraded (r.store));
+    s_make_room (&r, fill, nfill);
     s_unrig (&r);
 
     store_t *store = s_open (dir, 30, NULL);
@@ -407,24 +301,8 @@ test_full (void)
     ASSERT_EQ (seen.n, 1);
     ASSERT_EQ (seen.rec[0].seq, 1);
     ASSERT_EQ (seen.rec[0].state, ZJ_STATE_DONE);
-    ASSERT_EQ (seen.rec[0].len, sizeof huge);
+    ASSERT_EQ (seen.rec[0].len, sizeof s_huge);
     store_destroy (&store);
-}
-
-static size_t
-s_count (const char *dir, const char *sql)
-{
-    char path[128];
-    snprintf (path, sizeof path, "%s/zjob.db", dir);
-    sqlite3 *db;
-    ASSERT_EQ (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    ASSERT_EQ (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
-    ASSERT_EQ (sqlite3_step (st), SQLITE_ROW);
-    size_t n = (size_t) sqlite3_column_int64 (st, 0);
-    sqlite3_finalize (st);
-    sqlite3_close (db);
-    return n;
 }
 
 static void

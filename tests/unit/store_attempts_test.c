@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+//  store_attempts_test - what schema version 2 of the SQLite store keeps
+//  beyond states and payloads: each ticket's runs that did not finish it,
+//  the worker and run time of the run that did, the dead-letter mark,
+//  retry_on, a failed task's args, reopens (in call order within a turn,
+//  and kept through failed commits), their deletion with the task, and
+//  the in-place upgrade of a version-1 store.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include "harness.h"
+#include "store_rig.h"
+#include "broker/attempts.h"
+
+//  A record as recovery reported it, with copies of what it points to.
+typedef struct {
+    store_record_t rec;
+    uint8_t blob[64];
+    uint8_t args[64];
+    uint8_t retry[64];
+    char host[32];
+    store_attempt_t runs[8];
+    char run_host[8][32];
+    char run_error[8][40];
+} got_t;
+
+static got_t s_got[2048];
+static size_t s_ngot;
+
+//  Copy a view into buf (its first cap bytes: the tests compare short
+//  ones) and point the view at the copy.
+static void
+s_keep (const void **ptr, size_t len, void *buf, size_t cap)
+{
+    if (*ptr && len)
+        memcpy (buf, *ptr, len < cap ? len : cap);
+    if (*ptr)
+        *ptr = buf;
+}
+
+static zj_err_t
+s_on_task (void *arg, const store_record_t *rec)
+{
+    ASSERT_TRUE (s_ngot < 2048 && rec->nruns <= 8);
+    got_t *g = &s_got[s_ngot++];
+    g->rec = *rec;
+    s_keep ((const void **) &g->rec.blob, rec->len, g->blob, sizeof g->blob);
+    s_keep ((const void **) &g->rec.args, rec->args_len, g->args, sizeof g->args);
+    s_keep ((const void **) &g->rec.retry_on, rec->retry_len, g->retry, sizeof g->retry);
+    s_keep ((const void **) &g->rec.host.ptr, rec->host.len, g->host, sizeof g->host);
+    for (size_t i = 0; i < rec->nruns; i++) {
+        g->runs[i] = rec->runs[i];
+        s_keep ((const void **) &g->runs[i].host.ptr, rec->runs[i].host.len, g->run_host[i],
+                sizeof g->run_host[i]);
+        s_keep ((const void **) &g->runs[i].error.ptr, rec->runs[i].error.len,
+                g->run_error[i], sizeof g->run_error[i]);
+    }
+    g->rec.runs = rec->nruns ? g->runs : NULL;
+    return ZJ_OK;
+}
+
+//  Open dir again as generation gen and recover everything.
+static store_t *
+s_reopen_store (const char *dir, uint64_t gen)
+{
+    store_t *store = s_open (dir, 0, NULL);
+    ASSERT_ERR (store_start_generation (store, gen), ZJ_OK);
+    s_ngot = 0;
+    store_recover_t cb = {NULL, NULL, s_on_task, NULL};
+    ASSERT_ERR (store_recover (store, &cb), ZJ_OK);
+    return store;
+}
+
+//  The recovered record of ticket number seq.
+static const store_record_t *
+s_rec (uint64_t seq)
+{
+    for (size_t i = 0; i < s_ngot; i++)
+        if (s_got[i].rec.seq == seq)
+            return &s_got[i].rec;
+    ZT_FAIL ("no record of ticket number %llu", (unsigned long long) seq);
+}
+
+static double
+s_wall (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+//  msgpack ["ValueError", "m", ""]
+static const uint8_t FAILED[] = {0x93, 0xaa, 'V', 'a', 'l', 'u', 'e', 'E', 'r', 'r', 'o', 'r',
+                                 0xa1, 'm', 0xa0};
+//  msgpack ["IOError", "Busy"]
+static const uint8_t RETRY_ON[] = {0x92, 0xa7, 'I', 'O', 'E', 'r', 'r', 'o', 'r', 0xa4, 'B', 'u',
+                                   's', 'y'};
+static const uint8_t NIL[] = {0xc0};
+
+//  Fail a task as the broker would, after its run on `who`.
+static task_t *
+s_fail (rig_t *r, task_t *t, const attempt_who_t *who, double run)
+{
+    t->state = ZJ_STATE_RUNNING;
+    t->who = who;
+    t->run = (float) run;
+    return tasks_finish (r->tasks, t, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 1.0);
+}
+
+//  Queue a failed task again as RETRY does, with `attempts` on record.
+static void
+s_retry (rig_t *r, task_t *t, uint16_t attempts)
+{
+    t->state = ZJ_STATE_QUEUED;
+    t->attempts = attempts;
+    t->flags &= (uint8_t) ~TASK_DEAD;
+    ASSERT_ERR (store_reopen (r->store, t), ZJ_OK);
+}
+
+static void
+test_history (void)
+{
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 100);
+    attempts_t *whos = attempts_new ();
+    const attempt_who_t *w1 = attempts_intern (whos, "host-a", 4242);
+    ASSERT_TRUE (whos && w1);
+    double t0 = s_wall ();
+    store_begin_turn (r.store);
+    //  q: queued, with retry_on and two runs that were lost or crashed.
+    zj_task_t spec = {.fn = {"echo", 4}, .args = {ARGS, sizeof ARGS}, .max_retries = -1};
+    task_t *q = tasks_add (r.tasks, r.fn, &spec, 4, 0.0);
+    ASSERT_TRUE (q && attempts_set_retry_on (&q->log, RETRY_ON, sizeof RETRY_ON));
+    ASSERT_ERR (tasks_persist (r.tasks, &q, 1), ZJ_OK);
+    store_attempt_t a2 = {.n = 2, .end = 1020.0, .outcome = ATTEMPT_CRASHED,
+                          .error = {"Segfault", 8}};
+    store_attempt_t a1 = {.n = 1, .host = {"host-a", 6}, .pid = 4242, .start = 1000.25,
+                          .end = 1010.5, .outcome = ATTEMPT_LOST, .error = {"WorkerLost", 10}};
+    ASSERT_ERR (store_put_attempt (r.store, q, &a2), ZJ_OK);
+    ASSERT_ERR (store_put_attempt (r.store, q, &a1), ZJ_OK);
+    //  run: out on a worker. done: finished on w1 after 2.5 s. dead:
+    //  failed for good. cancelled: while queued, so no run finished it.
+    task_t *run = s_add (&r, 0);
+    task_t *done = s_add (&r, 0);
+    task_t *dead = s_add (&r, 0);
+    task_t *cancelled = s_add (&r, 0);
+    run->state = ZJ_STATE_RUNNING;
+    store_set_state (r.store, run);
+    done->state = ZJ_STATE_RUNNING;
+    store_set_state (r.store, done);
+    done->who = w1;
+    done->run = 2.5f;
+    done = tasks_finish (r.tasks, done, ZJ_STATE_DONE, RESULT, sizeof RESULT, 1.0);
+    dead->flags |= TASK_DEAD;
+    dead = s_fail (&r, dead, w1, 0.5);
+    store_attempt_t d1 = {.n = 1, .host = {"host-b", 6}, .pid = 7, .start = 900.0, .end = 901.0,
+                          .outcome = ATTEMPT_TIMEOUT, .error = {"TimeoutError", 12}};
+    ASSERT_ERR (store_put_attempt (r.store, dead, &d1), ZJ_OK);
+    cancelled = tasks_finish (r.tasks, cancelled, ZJ_STATE_CANCELLED, NIL, sizeof NIL, 1.0);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    //  Writing run 2 again replaces it.
+    store_begin_turn (r.store);
+    a2.error = (zj_str_t) {"ProcessExited", 13};
+    ASSERT_ERR (store_put_attempt (r.store, q, &a2), ZJ_OK);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    double t1 = s_wall ();
+    uint64_t sq = q->seq, srun = run->seq, sdone = done->seq, sdead = dead->seq,
+             scancelled = cancelled->seq;
+    s_unrig (&r);
+    attempts_destroy (&whos);
+
+    store_t *store = s_reopen_store (dir, 101);
+    ASSERT_EQ (s_ngot, 5);
+    const store_record_t *rec = s_rec (sq);
+    ASSERT_EQ (rec->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (rec->retry_len, sizeof RETRY_ON);
+    ASSERT_TRUE (memcmp (rec->retry_on, RETRY_ON, sizeof RETRY_ON) == 0);
+    ASSERT_EQ (rec->nruns, 2);
+    ASSERT_EQ (rec->runs[0].n, 1);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-a");
+    ASSERT_EQ (rec->runs[0].pid, 4242);
+    ASSERT_TRUE (rec->runs[0].start == 1000.25 && rec->runs[0].end == 1010.5);
+    ASSERT_EQ (rec->runs[0].outcome, ATTEMPT_LOST);
+    ASSERT_VIEWEQ (rec->runs[0].error, "WorkerLost");
+    ASSERT_EQ (rec->runs[1].n, 2);
+    ASSERT_EQ (rec->runs[1].host.len, 0);
+    ASSERT_EQ (rec->runs[1].pid, 0);
+    ASSERT_TRUE (rec->runs[1].start == 0 && rec->runs[1].end == 1020.0);
+    ASSERT_EQ (rec->runs[1].outcome, ATTEMPT_CRASHED);
+    ASSERT_VIEWEQ (rec->runs[1].error, "ProcessExited");
+
+    rec = s_rec (srun);
+    ASSERT_EQ (rec->state, ZJ_STATE_RUNNING);
+    ASSERT_TRUE (rec->dispatched >= t0 - 0.001 && rec->dispatched <= t1 + 0.001);
+    ASSERT_TRUE (!rec->retry_on && !rec->nruns && !rec->runs);
+
+    rec = s_rec (sdone);
+    ASSERT_EQ (rec->state, ZJ_STATE_DONE);
+    ASSERT_VIEWEQ (rec->host, "host-a");
+    ASSERT_EQ (rec->pid, 4242);
+    ASSERT_TRUE (fabs (rec->run - 2.5) < 0.001);
+    ASSERT_TRUE (!rec->dead && !rec->args);
+
+    rec = s_rec (sdead);
+    ASSERT_EQ (rec->state, ZJ_STATE_FAILED);
+    ASSERT_TRUE (rec->dead);
+    ASSERT_TRUE (fabs (rec->run - 0.5) < 0.001);
+    ASSERT_EQ (rec->args_len, sizeof ARGS);
+    ASSERT_TRUE (memcmp (rec->args, ARGS, sizeof ARGS) == 0);
+    ASSERT_EQ (rec->len, sizeof FAILED);
+    ASSERT_TRUE (memcmp (rec->blob, FAILED, sizeof FAILED) == 0);
+    ASSERT_EQ (rec->nruns, 1);
+    ASSERT_EQ (rec->runs[0].outcome, ATTEMPT_TIMEOUT);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-b");
+
+    rec = s_rec (scancelled);
+    ASSERT_EQ (rec->state, ZJ_STATE_CANCELLED);
+    ASSERT_TRUE (rec->host.ptr && rec->host.len == 0);
+    ASSERT_TRUE (rec->pid == 0 && rec->run == 0 && !rec->dead && !rec->args);
+    store_destroy (&store);
+
+    //  What an operator reads: outcome names, the dead letter, the worker.
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts WHERE outcome = 'lost'"
+                             " AND host = 'host-a' AND error = 'WorkerLost'"), 1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts WHERE host IS NULL AND pid IS NULL"
+                             " AND start IS NULL AND outcome = 'crashed'"), 1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE dead = 1"
+                             " AND state = 'failed' AND host = 'host-a' AND pid = 4242"), 1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes WHERE started IS NULL"), 1);
+}
+
+static void
+test_reopen (void)
+{
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 200);
+    store_begin_turn (r.store);
+    task_t *old = s_add (&r, 0);        //  failed in an earlier turn, then reopened
+    task_t *same = s_add (&r, 0);       //  failed and reopened in one turn
+    task_t *back = s_add (&r, 0);       //  failed, reopened, cancelled in one turn
+    task_t *far = s_add (&r, 0);        //  ... with chunks handed over in between
+    task_t *sent = s_add (&r, 0);       //  reopened, then sent to a worker
+    old = s_fail (&r, old, NULL, 0);
+    sent = s_fail (&r, sent, NULL, 0);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+
+    store_begin_turn (r.store);
+    s_retry (&r, old, 3);
+    same = s_fail (&r, same, NULL, 0);
+    s_retry (&r, same, 1);
+    back = s_fail (&r, back, NULL, 0);
+    s_retry (&r, back, 0);
+    back->state = ZJ_STATE_CANCELLED;
+    ASSERT_ERR (store_put_outcome (r.store, back), ZJ_OK);
+    //  More than a chunk's worth of changes between each step for `far`.
+    far = s_fail (&r, far, NULL, 0);
+    for (int i = 0; i < 600; i++)
+        s_add (&r, 0);
+    s_retry (&r, far, 2);
+    for (int i = 0; i < 600; i++)
+        s_add (&r, 0);
+    far->state = ZJ_STATE_CANCELLED;
+    ASSERT_ERR (store_put_outcome (r.store, far), ZJ_OK);
+    s_retry (&r, sent, 1);
+    sent->state = ZJ_STATE_RUNNING;
+    store_set_state (r.store, sent);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    uint64_t sold = old->seq, ssame = same->seq, sback = back->seq, sfar = far->seq,
+             ssent = sent->seq;
+    s_unrig (&r);
+
+    store_t *store = s_reopen_store (dir, 201);
+    ASSERT_EQ (s_ngot, 1205);
+    const store_record_t *rec = s_rec (sold);
+    ASSERT_EQ (rec->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (rec->attempts, 3);
+    ASSERT_EQ (rec->len, sizeof ARGS);
+    ASSERT_TRUE (memcmp (rec->blob, ARGS, sizeof ARGS) == 0);
+    rec = s_rec (ssame);
+    ASSERT_EQ (rec->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (rec->attempts, 1);
+    ASSERT_TRUE (memcmp (rec->blob, ARGS, sizeof ARGS) == 0);
+    ASSERT_EQ (s_rec (sback)->state, ZJ_STATE_CANCELLED);
+    ASSERT_EQ (s_rec (sfar)->state, ZJ_STATE_CANCELLED);
+    rec = s_rec (ssent);
+    ASSERT_EQ (rec->state, ZJ_STATE_RUNNING);
+    ASSERT_EQ (rec->attempts, 1);
+    store_destroy (&store);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE state = 'queued'"), 1202);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes"), 2);
+}
+
+static void
+test_delete (void)
+{
+    //  A task's runs go with it when its retention ends, also when it
+    //  ends in the turn that wrote them.
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 300);
+    store_begin_turn (r.store);
+    task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = s_add (&r, 0);
+        for (uint16_t n = 1; n <= 2; n++) {
+            store_attempt_t a = {.n = n, .end = 5.0, .outcome = ATTEMPT_LOST};
+            ASSERT_ERR (store_put_attempt (r.store, t[i], &a), ZJ_OK);
+        }
+        t[i] = s_fail (&r, t[i], NULL, 0);
+    }
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 6);
+    store_begin_turn (r.store);
+    store_delete_task (r.store, t[0]);
+    task_t *brief = s_add (&r, 0);
+    store_attempt_t a = {.n = 1, .end = 5.0, .outcome = ATTEMPT_CRASHED};
+    ASSERT_ERR (store_put_attempt (r.store, brief, &a), ZJ_OK);
+    brief = s_fail (&r, brief, NULL, 0);
+    store_delete_task (r.store, brief);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 4);
+    s_unrig (&r);
+    store_t *store = s_reopen_store (dir, 301);
+    ASSERT_EQ (s_ngot, 2);
+    ASSERT_EQ (s_got[0].rec.nruns, 2);
+    ASSERT_EQ (s_got[1].rec.nruns, 2);
+    store_destroy (&store);
+}
+
+static void
+test_degraded (void)
+{
+    //  A full store: the turn's reopen and runs are kept with the other
+    //  changes of accepted tasks and written once there is room.
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 30, NULL), 400);
+    store_begin_turn (r.store);
+    task_t *failed = s_add (&r, 0);
+    task_t *busy = s_add (&r, 0);
+    failed = s_fail (&r, failed, NULL, 0);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    task_t *fill[40];
+    size_t nfill = s_fill_up (&r, fill, 40);
+    //  The kept changes do not fit either: the store stays degraded.
+    store_begin_turn (r.store);
+    s_retry (&r, failed, 2);
+    store_attempt_t a = {.n = 1, .host = {"host-c", 6}, .pid = 9, .start = 1.0, .end = 2.0,
+                         .outcome = ATTEMPT_CRASHED, .error = {"Signal9", 7}};
+    ASSERT_ERR (store_put_attempt (r.store, failed, &a), ZJ_OK);
+    busy = tasks_finish (r.tasks, busy, ZJ_STATE_DONE, s_huge, sizeof s_huge, 1.0);
+    s_add_big (&r);
+    s_commit_degraded (&r);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 0);
+    s_make_room (&r, fill, nfill);
+    uint64_t sfailed = failed->seq, sbusy = busy->seq;
+    s_unrig (&r);
+
+    store_t *store = s_reopen_store (dir, 401);
+    ASSERT_EQ (s_ngot, 2);
+    const store_record_t *rec = s_rec (sfailed);
+    ASSERT_EQ (rec->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (rec->attempts, 2);
+    ASSERT_EQ (rec->nruns, 1);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-c");
+    ASSERT_VIEWEQ (rec->runs[0].error, "Signal9");
+    ASSERT_EQ (s_rec (sbusy)->state, ZJ_STATE_DONE);
+    store_destroy (&store);
+}
+
+//  Schema version 1, as zjobd wrote it before attempts were kept.
+static const char s_schema_v1[] =
+    "PRAGMA application_id = 2053795682; PRAGMA user_version = 1;"
+    "CREATE TABLE generations (gen INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    "  slot INTEGER UNIQUE, started REAL NOT NULL, max_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, ticket TEXT NOT NULL, fn TEXT NOT NULL,"
+    "  args BLOB NOT NULL, priority INTEGER NOT NULL, timeout REAL NOT NULL,"
+    "  max_retries INTEGER NOT NULL, chunk INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    "  requeued INTEGER NOT NULL, submitted REAL NOT NULL);"
+    "CREATE TABLE dispatches (id INTEGER PRIMARY KEY, at REAL NOT NULL, tasks TEXT NOT NULL);"
+    "CREATE TABLE outcomes (id INTEGER PRIMARY KEY, state INTEGER NOT NULL,"
+    "  finished REAL NOT NULL, error_type TEXT, error_message TEXT, payload BLOB);"
+    "CREATE TABLE submits (client TEXT NOT NULL, req INTEGER NOT NULL,"
+    "  first_id INTEGER NOT NULL, count INTEGER NOT NULL, submitted REAL NOT NULL,"
+    "  PRIMARY KEY (client, req)) WITHOUT ROWID;"
+    "CREATE VIEW task_states AS"
+    "  WITH sent AS (SELECT j.value AS id, max (d.id) AS row, max (d.at) AS at"
+    "                FROM dispatches d, json_each (d.tasks) j GROUP BY j.value)"
+    "  SELECT t.ticket, t.fn,"
+    "    CASE WHEN o.state = 3 THEN 'done' WHEN o.state = 4 THEN 'failed'"
+    "         WHEN o.state = 5 THEN 'cancelled' WHEN s.row > t.requeued THEN 'running'"
+    "         ELSE 'queued' END AS state,"
+    "    t.priority, t.attempts,"
+    "    datetime (t.submitted, 'unixepoch') AS submitted,"
+    "    datetime (s.at, 'unixepoch') AS dispatched,"
+    "    datetime (o.finished, 'unixepoch') AS finished,"
+    "    o.error_type, o.error_message, t.id"
+    "  FROM tasks t LEFT JOIN outcomes o ON o.id = t.id LEFT JOIN sent s ON s.id = t.id;"
+    //  Generation 77 in slot 1: a queued, a running, a done and a failed task.
+    "INSERT INTO generations VALUES (77, 'aaaaaacd', 1, 1000.0, 4);"
+    "INSERT INTO tasks VALUES (281474976710657, 'aaaaaacd-00000001', 'echo', x'9201a178',"
+    "  0, 0, 3, 0, 0, 0, 1000.0);"
+    "INSERT INTO tasks VALUES (281474976710658, 'aaaaaacd-00000002', 'echo', x'9201a178',"
+    "  0, 0, 3, 0, 1, 0, 1000.0);"
+    "INSERT INTO tasks VALUES (281474976710659, 'aaaaaacd-00000003', 'echo', x'9201a178',"
+    "  0, 0, 3, 0, 0, 0, 1000.0);"
+    "INSERT INTO tasks VALUES (281474976710660, 'aaaaaacd-00000004', 'echo', x'9201a178',"
+    "  0, 0, 3, 0, 0, 0, 1000.0);"
+    "INSERT INTO dispatches VALUES (1, 1001.0, '[281474976710658]');"
+    "INSERT INTO outcomes VALUES (281474976710659, 3, 1002.0, NULL, NULL, x'a26f6b');"
+    "INSERT INTO outcomes VALUES (281474976710660, 4, 1002.0, 'ValueError', 'm',"
+    "  x'93aa56616c75654572726f72a16da0');";
+
+static void
+s_make_v1 (const char *dir, const char *extra)
+{
+    ASSERT_EQ (mkdir (dir, 0700), 0);
+    char path[128];
+    snprintf (path, sizeof path, "%s/zjob.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ (sqlite3_open (path, &db), SQLITE_OK);
+    ASSERT_EQ (sqlite3_exec (db, s_schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    if (extra)
+        ASSERT_EQ (sqlite3_exec (db, extra, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
+static void
+test_upgrade (void)
+{
+    const char *dir = s_fresh ();
+    s_make_v1 (dir, NULL);
+    store_t *store = s_reopen_store (dir, 78);
+    ASSERT_EQ (s_ngot, 4);
+    ASSERT_EQ (s_rec (1)->state, ZJ_STATE_QUEUED);
+    ASSERT_TRUE (memcmp (s_rec (1)->blob, ARGS, sizeof ARGS) == 0);
+    ASSERT_TRUE (!s_rec (1)->retry_on && !s_rec (1)->nruns);
+    ASSERT_EQ (s_rec (2)->state, ZJ_STATE_RUNNING);
+    ASSERT_EQ (s_rec (2)->attempts, 1);
+    ASSERT_TRUE (s_rec (2)->dispatched == 1001.0);
+    ASSERT_EQ (s_rec (3)->state, ZJ_STATE_DONE);
+    ASSERT_TRUE (memcmp (s_rec (3)->blob, RESULT, sizeof RESULT) == 0);
+    ASSERT_TRUE (s_rec (3)->run == 0 && s_rec (3)->host.len == 0 && !s_rec (3)->dead);
+    ASSERT_EQ (s_rec (4)->state, ZJ_STATE_FAILED);
+    ASSERT_TRUE (memcmp (s_rec (4)->args, ARGS, sizeof ARGS) == 0);
+    store_destroy (&store);
+    ASSERT_EQ (s_count (dir, "PRAGMA user_version"), 2);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE dead = 0"), 4);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE state = 'running'"), 1);
+
+    //  The upgraded store takes what version 2 adds: the failed task is
+    //  reopened with a run on record.
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 79);
+    s_ngot = 0;
+    store_recover_t cb = {NULL, NULL, s_on_task, NULL};
+    ASSERT_ERR (store_recover (r.store, &cb), ZJ_OK);      //  learns generation 77's slot
+    task_t *t = tasks_restore (r.tasks, 77, 4, r.fn, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 0);
+    ASSERT_TRUE (t);
+    store_begin_turn (r.store);
+    store_attempt_t a = {.n = 1, .end = 1002.0, .outcome = ATTEMPT_RAISED,
+                         .error = {"ValueError", 10}};
+    ASSERT_ERR (store_put_attempt (r.store, t, &a), ZJ_OK);
+    s_retry (&r, t, 0);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    s_unrig (&r);
+    store = s_reopen_store (dir, 80);
+    ASSERT_EQ (s_rec (4)->state, ZJ_STATE_QUEUED);
+    ASSERT_EQ (s_rec (4)->nruns, 1);
+    ASSERT_EQ (s_rec (4)->runs[0].outcome, ATTEMPT_RAISED);
+    store_destroy (&store);
+
+    //  A version this zjobd does not know is refused, as before.
+    dir = s_fresh ();
+    s_make_v1 (dir, "PRAGMA user_version = 3");
+    char why[700] = "";
+    ASSERT_TRUE (s_open (dir, 0, why) == NULL);
+    ASSERT_TRUE (strstr (why, "schema version 3, this zjobd knows 2") != NULL);
+}
+
+int
+main (void)
+{
+    ZT_RUN (test_history);
+    ZT_RUN (test_reopen);
+    ZT_RUN (test_delete);
+    ZT_RUN (test_degraded);
+    ZT_RUN (test_upgrade);
+    if (s_dir[0])
+        s_rmdir (s_dir);
+    return 0;
+}
