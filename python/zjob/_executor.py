@@ -11,7 +11,7 @@ import threading
 import time
 
 from . import _io, _wire
-from ._errors import BrokerLost, task_exception
+from ._errors import BrokerLost, Expired, UnknownTicket, task_exception
 
 DEFAULT_BROKER = "tcp://127.0.0.1:5555"
 
@@ -194,6 +194,34 @@ class Executor(cf.Executor):
         f.zstate = _io.SENT
         self._conn.post(("fetch", [f], None))
         return f
+
+    def retry(self, ticket, timeout=None):
+        """Run a failed task again, as `zjob retry` does: same ticket, the
+        arguments and options it was submitted with, its retries renewed.
+        Returns a Future for its new outcome. Raises zjob.UnknownTicket or
+        zjob.Expired for a ticket the broker no longer has, and ValueError
+        for a task that has not failed (queued and running ones count as
+        already retried)."""
+        self._check_open()
+        ticket = str(ticket)
+        r = _io.Request(threading.Event())
+        self._conn.post(("retry", ticket, r))
+        if not r.event.wait(self._wait_limit if timeout is None else timeout):
+            raise BrokerLost(f"no answer to a retry from the broker at {self.broker}")
+        if r.error:
+            raise r.error
+        state = r.reply.get(ticket)
+        if state == _wire.UNKNOWN:
+            raise UnknownTicket(ticket)
+        if state == _wire.EXPIRED:
+            raise Expired(ticket)
+        if state == _wire.FAILED:
+            raise ValueError(f"the broker kept no arguments for {ticket} (it was out of "
+                             "memory when the task failed); submit it again")
+        if state not in (_wire.QUEUED, _wire.RUNNING):
+            raise ValueError(f"cannot retry {ticket}: it is "
+                             f"{_wire.STATE_NAMES.get(state, state)}, not failed")
+        return self.result_of(ticket)
 
     def stats(self, timeout=None):
         """The broker's statistics map (docs/protocol.md, section 7)."""

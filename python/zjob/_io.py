@@ -343,6 +343,8 @@ class Connection:
                 self._cancel(command[1], command[2])
             elif kind == "stats":
                 self._request(_wire.STATS, [], command[1])
+            elif kind == "retry":
+                self._request(_wire.RETRY, [_wire.packb([command[1]])], command[2])
             elif kind == "cancel_all":
                 sent = [e for r in self.requests.values() if r.entries
                         for e in r.entries if e.zstate == SENT]
@@ -445,7 +447,7 @@ class Connection:
             self._on_submitted(r, msg[3])
         elif type == _wire.ERROR:
             self._on_error(r, str(msg[3]), str(msg[4]) if len(msg) > 4 else "")
-        elif type in (_wire.CANCEL_REPLY, _wire.STATUS_REPLY):
+        elif type in (_wire.CANCEL_REPLY, _wire.STATUS_REPLY, _wire.RETRY_REPLY):
             self._on_states(r, msg[3])
         elif type == _wire.STATS_REPLY:
             r.finish(msg[3])

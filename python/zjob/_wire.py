@@ -10,10 +10,12 @@ VERSION = 1
 # Message types (docs/protocol.md, section 5).
 SUBMIT, SUBMITTED, FETCH, STATUS, STATUS_REPLY = 1, 2, 3, 4, 5
 CANCEL, CANCEL_REPLY, STATS, STATS_REPLY, RESULT, ERROR = 6, 7, 8, 9, 10, 11
-PING, PONG, DISCONNECT = 12, 13, 25
+PING, PONG, RETRY, RETRY_REPLY, DISCONNECT = 12, 13, 14, 15, 25
 
 # Task states (section 4).
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, UNKNOWN, EXPIRED = 1, 2, 3, 4, 5, 6, 7
+STATE_NAMES = {QUEUED: "queued", RUNNING: "running", DONE: "done", FAILED: "failed",
+               CANCELLED: "cancelled", UNKNOWN: "unknown", EXPIRED: "expired"}
 
 # Keyword arguments travel as one trailing msgpack ext value of this type
 # whose data is a msgpack map from names to values (section 8.4).

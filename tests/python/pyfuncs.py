@@ -66,3 +66,10 @@ def unsendable():
 def shout(text):
     print("printed by a task:", text)
     return text.upper()
+
+
+def need_file(path):
+    """Fails until `path` exists (for retries)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    return "found"

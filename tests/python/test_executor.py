@@ -248,6 +248,23 @@ def test_result_of_a_ticket(cluster, ex):
         other.shutdown()
 
 
+def test_retry_runs_a_failed_task_again(ex, tmp_path):
+    path = str(tmp_path / "flag")
+    f = ex.submit(pyfuncs.need_file, path)
+    with pytest.raises(FileNotFoundError):
+        f.result(30)
+    open(path, "w").close()
+    g = ex.retry(f.ticket)
+    assert g.ticket == f.ticket and g is not f
+    assert g.result(30) == "found"
+    with pytest.raises(FileNotFoundError):          # a settled future stays settled
+        f.result(0)
+    with pytest.raises(ValueError, match="it is done, not failed"):
+        ex.retry(f.ticket)
+    with pytest.raises(zjob.UnknownTicket):
+        ex.retry("zzzzzzzz-00000009")
+
+
 def test_what_cannot_be_sent(ex):
     with pytest.raises(TypeError, match="lambda"):
         ex.submit(lambda: 1)
