@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "cli_args.h"
 #include "cli_table.h"
+#include "curvekeys.h"
 #include "json.h"
 #include "log.h"
 #include "zj_config.h"
@@ -692,24 +693,13 @@ static bool s_keys_ok (const cli_args_t *args)
                  "ZJOB_BROKER_KEY\n");
         return false;
     }
-    const char *files[2] = {args->curve_secret, args->broker_key};
-    for (int i = 0; i < 2; i++) {
-        zcert_t *cert = zcert_load (files[i]);
-        bool loaded = cert != NULL;
-        bool secret = cert && strspn (zcert_secret_txt (cert), "0") != 40;
-        zcert_destroy (&cert);
-        if (!loaded && access (files[i], R_OK) != 0) {
-            fprintf (stderr, "zjob: cannot read %s %s: %s\n",
-                     i ? "--broker-key" : "--curve-secret", files[i], strerror (errno));
-            return false;
-        }
-        if (i == 0 && !secret) {
-            fprintf (stderr, "zjob: --curve-secret %s holds no secret key: give the "
-                     "NAME.key_secret file that zjob keygen NAME wrote\n", files[i]);
-            return false;
-        }
-    }
-    return true;
+    curvekeys_t keys;
+    char why[512];
+    if (curvekeys_load (&keys, args->curve_secret, args->broker_key, "--curve-secret",
+                        "--broker-key", why, sizeof why))
+        return true;
+    fprintf (stderr, "zjob: %s\n", why);
+    return false;
 }
 
 //  ---------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include "zjob.h"
 #include "msg.h"
 #include "tickets.h"
+#include "curvekeys.h"
 
 //  One task of a SUBMIT batch, or one ticket of a FETCH: its future and,
 //  for a submit until SUBMITTED, where its bytes sit in the batch arena.
@@ -88,9 +89,7 @@ struct zj_client {
     void *sock;                 //  the DEALER; only the I/O thread uses it once started
     void *monitor;              //  PAIR receiving the DEALER's disconnect events, or NULL
     bool curve;                 //  connect with CURVE: the keys below are set
-    uint8_t curve_public[32];   //  our public key
-    uint8_t curve_secret[32];   //  our secret key
-    uint8_t curve_server[32];   //  the broker's public key
+    curvekeys_t keys;           //  ours and the broker's
     unsigned monitor_seq;       //  makes each monitor's inproc endpoint unique
     zj_enc_t *enc;              //  reused encoder
     zj__req_t *sendq;           //  taken from queue, not yet sent (socket full)

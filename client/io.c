@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include <czmq.h>
+#include <zmq.h>
 #include <zmq.h>
 #include "link.h"
 #include "log.h"
@@ -159,20 +159,13 @@ static zj_err_t s_curve_load (zj_client_t *self)
     self->opts.curve_secret_file = self->opts.broker_key_file = NULL;
     if (!secret_file && !broker_file)
         return ZJ_OK;
-    if (!secret_file || !broker_file || !zmq_has ("curve"))
+    char why[512];
+    if (!secret_file || !broker_file
+        || !curvekeys_load (&self->keys, secret_file, broker_file, "curve_secret_file",
+                            "broker_key_file", why, sizeof why))
         return ZJ_EINVAL;
-    zcert_t *mine = zcert_load (secret_file);
-    zcert_t *broker = zcert_load (broker_file);
-    bool ok = mine && broker && strspn (zcert_secret_txt (mine), "0") != 40;
-    if (ok) {
-        memcpy (self->curve_public, zcert_public_key (mine), 32);
-        memcpy (self->curve_secret, zcert_secret_key (mine), 32);
-        memcpy (self->curve_server, zcert_public_key (broker), 32);
-        self->curve = true;
-    }
-    zcert_destroy (&mine);
-    zcert_destroy (&broker);
-    return ok ? ZJ_OK : ZJ_EINVAL;
+    self->curve = true;
+    return ZJ_OK;
 }
 
 bool zj__io_socket_open (zj_client_t *self)
@@ -192,10 +185,9 @@ bool zj__io_socket_open (zj_client_t *self)
     //  The same routing id on every socket of this client: a broker that
     //  did not restart (ROUTER_HANDOVER) keeps its subscriptions for us.
     zmq_setsockopt (sock, ZMQ_ROUTING_ID, self->id, strlen (self->id));
-    if (self->curve) {
-        zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, self->curve_server, 32);
-        zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, self->curve_public, 32);
-        zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, self->curve_secret, 32);
+    if (self->curve && !curvekeys_apply (&self->keys, sock)) {
+        zmq_close (sock);
+        return false;
     }
     if (zmq_connect (sock, self->endpoint) != 0) {
         int err = errno;

@@ -2,7 +2,7 @@
 //  options - zjob-worker flags; see options.h. Accepts `--flag VALUE`
 //  and `--flag=VALUE`; every error names the flag and the fix.
 #include "options.h"
-#include <czmq.h>
+#include <zmq.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -191,23 +191,8 @@ s_load_keys (options_t *self, char *why, size_t why_size)
                   "NAME.key_secret) and --broker-key FILE (the broker's public certificate)");
         return false;
     }
-    zcert_t *mine = zcert_load (self->curve_secret_file);
-    zcert_t *broker = zcert_load (self->broker_key_file);
-    if (!mine || strspn (zcert_secret_txt (mine), "0") == 40)
-        snprintf (why, why_size, "--curve-secret %s: %s; give the NAME.key_secret file "
-                  "that zjob keygen NAME wrote", self->curve_secret_file,
-                  mine ? "holds no secret key" : "cannot read a certificate from it");
-    else if (!broker)
-        snprintf (why, why_size, "--broker-key %s: cannot read a certificate from it; give "
-                  "the broker's public NAME.key file", self->broker_key_file);
-    else {
-        memcpy (self->curve_public, zcert_public_key (mine), 32);
-        memcpy (self->curve_secret, zcert_secret_key (mine), 32);
-        memcpy (self->curve_server, zcert_public_key (broker), 32);
-        self->curve = true;
-    }
-    zcert_destroy (&mine);
-    zcert_destroy (&broker);
+    self->curve = curvekeys_load (&self->keys, self->curve_secret_file, self->broker_key_file,
+                                  "--curve-secret", "--broker-key", why, why_size);
     return self->curve;
 }
 

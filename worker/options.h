@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "curvekeys.h"
 #include "log.h"
 
 //  Most task processes one worker process starts for --serve.
@@ -35,9 +36,7 @@ typedef struct {
     const char *curve_secret_file;  //  --curve-secret FILE, or NULL; borrowed
     const char *broker_key_file;    //  --broker-key FILE, or NULL; borrowed
     bool curve;                 //  both given and read: the keys below are set
-    uint8_t curve_public[32];   //  our public key
-    uint8_t curve_secret[32];   //  our secret key
-    uint8_t curve_server[32];   //  the broker's public key
+    curvekeys_t keys;           //  ours and the broker's
 } options_t;
 
 typedef enum {

@@ -579,11 +579,8 @@ s_connect (session_t *self)
     //  the broker (ROUTER_HANDOVER) still knows the worker and the tasks it
     //  holds, so their outcomes are accepted rather than discarded.
     zmq_setsockopt (sock, ZMQ_ROUTING_ID, self->id, sizeof self->id);
-    if (self->options->curve) {
-        zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, self->options->curve_server, 32);
-        zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, self->options->curve_public, 32);
-        zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, self->options->curve_secret, 32);
-    }
+    if (self->options->curve)
+        curvekeys_apply (&self->options->keys, sock);
     if (zmq_connect (sock, self->options->broker) < 0) {
         log_error ("connect failed", "broker=%s error=\"%s\" retry_ms=%llu",
                    self->options->broker, zmq_strerror (errno),
