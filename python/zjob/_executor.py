@@ -10,6 +10,9 @@ import sys
 import threading
 import time
 
+import zmq
+import zmq.auth
+
 from . import _io, _wire
 from ._errors import BrokerLost, Expired, UnknownTicket, task_exception
 
@@ -142,20 +145,27 @@ class Executor(cf.Executor):
         first answer, seconds between pings while waiting, and missed
         pings after which pending futures fail with BrokerLost.
     batch: most tasks in one SUBMIT message.
+    curve_secret, broker_key: for a broker that requires CURVE
+        (docs/security.md): this client's NAME.key_secret and the broker's
+        public NAME.key, as `zjob keygen` writes them (default: the
+        ZJOB_CURVE_SECRET and ZJOB_BROKER_KEY environment variables).
 
     fn, for submit and map, is a function importable on the workers, sent
     as "module:qualname" and served by `python3 -m zjob.serve module`, or
     a string naming any zjob function ("echo", an --exec handler, ...)."""
 
     def __init__(self, broker=None, *, timeout=None, priority=0, max_retries=None,
-                 connect_timeout=5.0, heartbeat=1.0, liveness=5, batch=1000):
+                 connect_timeout=5.0, heartbeat=1.0, liveness=5, batch=1000,
+                 curve_secret=None, broker_key=None):
         self.broker = broker or os.environ.get("ZJOB_BROKER") or DEFAULT_BROKER
         options = _task_options(timeout, priority, max_retries)
+        curve = _curve_keys(curve_secret or os.environ.get("ZJOB_CURVE_SECRET"),
+                            broker_key or os.environ.get("ZJOB_BROKER_KEY"))
         self._wait_limit = connect_timeout + heartbeat * liveness
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
         self._conn = _io.Connection(self.broker, connect_timeout, heartbeat, liveness,
-                                    max(1, int(batch)))
+                                    max(1, int(batch)), curve)
         self._submitter = _Submitter(self, options)
 
     # -- the Executor API ----------------------------------------------------
@@ -291,6 +301,25 @@ class Executor(cf.Executor):
             self._conn.post(("cancel_all",))
         except RuntimeError:
             pass
+
+
+def _curve_keys(secret_file, broker_file):
+    """(public, secret, broker public) from `zjob keygen` certificates (czmq's
+    format, which pyzmq's zmq.auth reads), or None when neither is given."""
+    if not secret_file and not broker_file:
+        return None
+    if not secret_file or not broker_file:
+        raise ValueError("CURVE needs both curve_secret (this client's NAME.key_secret "
+                         "from zjob keygen) and broker_key (the broker's public NAME.key)")
+    if not zmq.has("curve"):
+        raise ValueError("this libzmq was built without CURVE; install one with it "
+                         "(Debian's libzmq5 has it)")
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if not secret:
+        raise ValueError(f"curve_secret {secret_file} holds no secret key; give the "
+                         "NAME.key_secret file that zjob keygen NAME wrote")
+    server, _ = zmq.auth.load_certificate(broker_file)
+    return public, secret, server
 
 
 def _task_options(timeout, priority, max_retries):

@@ -75,8 +75,9 @@ class Connection:
     """The socket and its thread. Public methods are called from any
     thread; everything else runs on the connection thread."""
 
-    def __init__(self, endpoint, connect_timeout, heartbeat, liveness, batch):
+    def __init__(self, endpoint, connect_timeout, heartbeat, liveness, batch, curve=None):
         self.endpoint = endpoint
+        self.curve = curve                  # (public, secret, broker public), Z85, or None
         self.batch = batch
         self.connect_timeout = connect_timeout
         self.heartbeat = heartbeat
@@ -148,6 +149,8 @@ class Connection:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDHWM, 0)
+        if self.curve:
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.curve
         events = zmq.EVENT_DISCONNECTED | getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED",
                                                   zmq.EVENT_CONNECTED)
         self.monitor = sock.get_monitor_socket(events)

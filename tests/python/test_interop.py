@@ -128,3 +128,45 @@ def test_serve_speaks_the_pipe_protocol(tmp_path):
     p.stdin.close()
     assert p.wait(10) == 0
     assert b"printed by a task: x" in p.stderr.read()
+
+
+def test_curve_executor_talks_to_a_curve_broker():
+    """A broker that requires CURVE: an Executor with a listed key runs
+    tasks; one with an unlisted key, or none, gets BrokerLost; half a key
+    pair is a ValueError at once."""
+    from conftest import Cluster
+    from harness import ZJOB
+    c = Cluster()
+    try:
+        keys = os.path.join(c.tmp, "keys")
+        for d in ("clients", "workers"):
+            os.makedirs(os.path.join(keys, d))
+        for name in ("broker", "alice", "w1", "eve"):
+            r = subprocess.run([ZJOB, "keygen", name], cwd=keys, capture_output=True,
+                               text=True, timeout=10)
+            assert r.returncode == 0, r.stderr
+        os.rename(os.path.join(keys, "alice.key"), os.path.join(keys, "clients", "alice.key"))
+        os.rename(os.path.join(keys, "w1.key"), os.path.join(keys, "workers", "w1.key"))
+        c.start_broker(extra=["--curve-secret", os.path.join(keys, "broker.key_secret"),
+                              "--client-keys", os.path.join(keys, "clients"),
+                              "--worker-keys", os.path.join(keys, "workers")])
+        broker_key = os.path.join(keys, "broker.key")
+        c.start_worker("--curve-secret", os.path.join(keys, "w1.key_secret"),
+                       "--broker-key", broker_key)
+        with zjob.Executor(broker=c.clients_ep, broker_key=broker_key,
+                           curve_secret=os.path.join(keys, "alice.key_secret")) as ex:
+            assert ex.submit("echo", 5).result(30) == 5
+        for secret in (os.path.join(keys, "eve.key_secret"), None):
+            ex = zjob.Executor(broker=c.clients_ep, connect_timeout=1,
+                               curve_secret=secret, broker_key=broker_key if secret else None)
+            try:
+                with pytest.raises(zjob.BrokerLost):
+                    ex.submit("echo", 1).result(20)
+            finally:
+                ex.shutdown(wait=False)
+        with pytest.raises(ValueError, match="both"):
+            zjob.Executor(broker=c.clients_ep, broker_key=broker_key)
+        with pytest.raises(ValueError, match="no secret key"):
+            zjob.Executor(broker=c.clients_ep, broker_key=broker_key, curve_secret=broker_key)
+    finally:
+        c.close()
