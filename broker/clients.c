@@ -369,6 +369,55 @@ s_retry_one (broker_t *self, task_t *task, client_t *c, double now)
     return moved;
 }
 
+//  A RETRY queues tasks like a SUBMIT, so the same queue limits apply:
+//  refuse it whole (QueueFull) when they would be passed. True when refused.
+static bool
+s_retry_over_limits (broker_t *self, const peer_id_t *id, client_t *c, zj_msg_t *msg)
+{
+    zj_msg_t pass = *msg;
+    zj_str_t ticket;
+    sched_fn_t *full = NULL;
+    size_t n = 0;
+    //  Count per function in sched_fn_pending, as SUBMIT's first pass does.
+    while (zj_msg_next_str (&pass, &ticket)) {
+        task_t *task;
+        size_t len;
+        if (tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task) != ZJ_STATE_FAILED
+            || !tasks_args (task, &len))
+            continue;
+        uint32_t *pending = sched_fn_pending (task->fn);
+        (*pending)++;
+        n++;
+        if (!full && sched_fn_depth (task->fn) + *pending > self->cfg.max_queued)
+            full = task->fn;
+    }
+    pass = *msg;
+    while (zj_msg_next_str (&pass, &ticket)) {
+        task_t *task;
+        if (tasks_lookup (self->tasks, ticket.ptr, ticket.len, &task) == ZJ_STATE_FAILED)
+            *sched_fn_pending (task->fn) = 0;
+    }
+    char message[320];
+    if (full) {
+        size_t len;
+        const char *name = sched_fn_name (full, &len);
+        snprintf (message, sizeof message,
+                  "queue for function '%.*s' is full (%zu queued, limit %zu); nothing was "
+                  "retried: wait for tasks to finish or raise zjobd --max-queued",
+                  (int) len, name, sched_fn_depth (full), self->cfg.max_queued);
+    }
+    else if (self->cfg.max_queued_per_client && c->refs + n > self->cfg.max_queued_per_client)
+        snprintf (message, sizeof message,
+                  "this client has %zu unfinished tasks and the retry adds %zu, over the "
+                  "broker's limit of %zu per client; nothing was retried: wait for results "
+                  "or raise zjobd --max-queued-per-client", c->refs, n,
+                  self->cfg.max_queued_per_client);
+    else
+        return false;
+    broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_EQUEUEFULL, message);
+    return true;
+}
+
 static void
 s_retry (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
 {
@@ -381,6 +430,10 @@ s_retry (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
     if (!c) {
         broker_reply_error (self, BROKER_CLIENTS, id, msg->req, ZJ_ENOSPC,
                             "broker out of memory; retry again later");
+        return;
+    }
+    if (s_retry_over_limits (self, id, c, msg)) {
+        peers_client_idle (self->peers, c);
         return;
     }
     zj_enc_states_begin (self->enc, ZJ_MSG_RETRY_REPLY, msg->req, msg->count);

@@ -315,6 +315,38 @@ test_retry (void)
     store_destroy (&store);
 }
 
+//  RETRY queues tasks, so --max-queued applies: refused whole, QueueFull.
+static void
+test_retry_queue_full (void)
+{
+    store_t *store = store_mem_new ();
+    broker_t *b = rig_broker (store, 1, 60);                //  max_queued 1
+    rig_ready (b, "W1", 1, "f", 0.0);
+    rig_submit (b, "C1", 1, "f", 1, 0, 0.0);
+    rig_flush (b, 0.0);
+    rig_submit (b, "C1", 2, "f", 1, 0, 0.0);                 //  waits for W1
+    rig_flush (b, 0.0);
+    char buf[TICKET_MAX + 1];
+    size_t tlen = tasks_ticket (tasks_find (b->tasks, b->gen, 1), buf);
+    rig_done (b, "W1", (zj_str_t) {buf, tlen}, false, 1.0);  //  raised; 2 runs
+    rig_flush (b, 1.0);
+    rig_submit (b, "C1", 3, "f", 1, 0, 1.0);                 //  queued: depth 1
+    rig_flush (b, 1.0);
+    ASSERT_EQ (tasks_find (b->tasks, b->gen, 1)->state, ZJ_STATE_FAILED);
+    const char *tickets[] = {buf};
+    rig_tickets (ZJ_MSG_RETRY, tickets, 1);
+    rig_in (b, BROKER_CLIENTS, "C2", 2.0);
+    rig_flush (b, 2.0);
+    zj_msg_t msg;
+    ASSERT_TRUE (!rig_find ("C2", ZJ_MSG_RETRY_REPLY, 0, &msg));
+    ASSERT_TRUE (rig_find ("C2", ZJ_MSG_ERROR, 0, &msg));
+    ASSERT_VIEWEQ (msg.err_code, "QueueFull");
+    ASSERT_EQ (tasks_find (b->tasks, b->gen, 1)->state, ZJ_STATE_FAILED);
+    rig_clear ();
+    broker_destroy (&b);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -325,6 +357,7 @@ main (void)
     ZT_RUN (test_crash_retried);
     ZT_RUN (test_retry_on);
     ZT_RUN (test_retry);
+    ZT_RUN (test_retry_queue_full);
     zj_enc_destroy (&rig_enc);
     return 0;
 }
