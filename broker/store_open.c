@@ -447,6 +447,13 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
     }
     if (!s_check_schema (self, fresh) || !s_prepare (self))
         return false;
+    //  Runs left without their task (deleted while the broker had lost
+    //  its log of them) go before a new generation could reuse the ids.
+    rc = s_exec (self, "DELETE FROM attempts WHERE id NOT IN (SELECT id FROM tasks)");
+    if (rc != SQLITE_OK) {
+        store_fail (self, rc, "deleting orphaned attempts");
+        return false;
+    }
     self->dseq = s_query_int (self, "SELECT coalesce (max (id), 0) FROM dispatches", &rc);
     if (rc != SQLITE_OK) {
         store_fail (self, rc, "reading dispatches");

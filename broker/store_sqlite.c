@@ -72,6 +72,7 @@ s_chunk_free (store_chunk_t *c)
     free (c->outs.items);
     free (c->atts.items);
     free (c->dels.items);
+    free (c->atts_dels.items);
     free (c->sub_puts.items);
     free (c->sub_dels.items);
     free (c->arena);
@@ -90,7 +91,8 @@ s_recycle (store_sqlite_t *self, store_chunk_t *c)
             c = next;
             continue;
         }
-        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->atts.n = c->dels.n = 0;
+        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->atts.n = 0;
+        c->dels.n = c->atts_dels.n = 0;
         c->sub_puts.n = c->sub_dels.n = 0;
         c->arena_len = c->items = 0;
         c->failed = c->commit = false;
@@ -412,6 +414,14 @@ s_delete_task (store_t *base, const task_t *task)
     if (!id)
         return ZJ_ENOMEM;
     *id = s_id (self, task);
+    //  Runs are only written for a task whose log holds them (the store
+    //  sweeps rows left without their task when it opens).
+    if (task->log) {
+        int64_t *att = s_vec_push (c, &c->atts_dels, sizeof *att);
+        if (!att)
+            return ZJ_ENOMEM;
+        *att = *id;
+    }
     self->turn_dels = true;
     s_full (self);
     return ZJ_OK;
@@ -495,6 +505,7 @@ s_drop_new (store_sqlite_t *self, bool *had_new)
         store_chunk_drop_ids (c, dropped, k);
         store_vec_drop_ids (&c->disp, sizeof (store_disp_t), dropped, k);
         store_vec_drop_ids (&c->dels, sizeof (int64_t), dropped, k);
+        store_vec_drop_ids (&c->atts_dels, sizeof (int64_t), dropped, k);
         if (c->failed) {
             //  What its arena holds cannot be trusted: keep what needs
             //  no bytes (requeues, dispatches, reopens). Those tasks run
@@ -536,14 +547,15 @@ s_commit_now (store_sqlite_t *self, const char **what)
         //  what waits (a full disk), and what waits for a deleted task
         //  is of no use any more.
         store_chunk_t *d = calloc (1, sizeof *d);
-        int64_t *ids = d ? malloc (c->dels.n * sizeof *ids) : NULL;
-        if (ids) {
-            memcpy (ids, c->dels.items, c->dels.n * sizeof *ids);
-            qsort (ids, c->dels.n, sizeof *ids, store_cmp_id);
-            d->dels = (store_vec_t) {ids, c->dels.n, c->dels.n};
-            d->items = c->dels.n;
+        if (d) {
+            //  d takes the deletes' buffers; c makes new ones if need be.
+            d->dels = c->dels;
+            d->atts_dels = c->atts_dels;
+            c->dels = c->atts_dels = (store_vec_t) {0};
+            int64_t *ids = d->dels.items;
+            qsort (ids, d->dels.n, sizeof *ids, store_cmp_id);
+            d->items = d->dels.n + d->atts_dels.n;
             d->now = c->now;
-            c->dels.n = 0;
             for (store_chunk_t *p = self->pending; p; p = p->next) {
                 store_chunk_drop_ids (p, ids, d->dels.n);
                 store_vec_drop_ids (&p->disp, sizeof (store_disp_t), ids, d->dels.n);
@@ -551,8 +563,6 @@ s_commit_now (store_sqlite_t *self, const char **what)
             d->next = self->pending;
             self->pending = d;
         }
-        else
-            free (d);
     }
     self->cur = NULL;
     self->disp_open = false;

@@ -151,6 +151,9 @@ struct store_chunk {
     store_vec_t outs;           //  store_out_t: outcomes and reopens
     store_vec_t atts;           //  store_att_t: runs that did not finish
     store_vec_t dels;           //  int64_t: ids whose retention ended
+    store_vec_t atts_dels;      //  int64_t: those of them with runs on
+                                //  record (few: the rest skip the
+                                //  attempts table, which costs per id)
     store_vec_t sub_puts;       //  store_sub_t
     store_vec_t sub_dels;       //  store_sub_t
     uint8_t *arena;             //  the bytes the items point into

@@ -322,9 +322,12 @@ s_write_attempts (store_sqlite_t *self, store_chunk_t *c)
 static int
 s_write_deletes (store_sqlite_t *self, store_chunk_t *c)
 {
-    static const store_mr_t kinds[] = {MR_DEL_TASKS, MR_DEL_OUTCOMES, MR_DEL_ATTEMPTS};
-    return s_write_ids (self, kinds, sizeof kinds / sizeof kinds[0], c->dels.items,
-                        sizeof (int64_t), c->dels.n);
+    static const store_mr_t kinds[] = {MR_DEL_TASKS, MR_DEL_OUTCOMES};
+    static const store_mr_t atts[] = {MR_DEL_ATTEMPTS};
+    int rc = s_write_ids (self, kinds, 2, c->dels.items, sizeof (int64_t), c->dels.n);
+    if (rc == SQLITE_OK)
+        rc = s_write_ids (self, atts, 1, c->atts_dels.items, sizeof (int64_t), c->atts_dels.n);
+    return rc;
 }
 
 static int

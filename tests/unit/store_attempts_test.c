@@ -113,6 +113,16 @@ s_fail (rig_t *r, task_t *t, const attempt_who_t *who, double run)
     return tasks_finish (r->tasks, t, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 1.0);
 }
 
+//  A run that did not finish task t, logged as the broker does: in the
+//  task's attempt log, then in the store.
+static void
+s_attempt (rig_t *r, task_t *t, const store_attempt_t *a)
+{
+    attempt_t entry = {.start = a->start, .end = a->end, .outcome = a->outcome};
+    ASSERT_TRUE (attempts_log_push (&t->log, &entry));
+    ASSERT_ERR (store_put_attempt (r->store, t, a), ZJ_OK);
+}
+
 //  Queue a failed task again as RETRY does, with `attempts` on record.
 static void
 s_retry (rig_t *r, task_t *t, uint16_t attempts)
@@ -143,8 +153,8 @@ test_history (void)
                           .error = {"Segfault", 8}};
     store_attempt_t a1 = {.n = 1, .host = {"host-a", 6}, .pid = 4242, .start = 1000.25,
                           .end = 1010.5, .outcome = ATTEMPT_LOST, .error = {"WorkerLost", 10}};
-    ASSERT_ERR (store_put_attempt (r.store, q, &a2), ZJ_OK);
-    ASSERT_ERR (store_put_attempt (r.store, q, &a1), ZJ_OK);
+    s_attempt (&r, q, &a2);
+    s_attempt (&r, q, &a1);
     //  run: out on a worker. done: finished on w1 after 2.5 s. dead:
     //  failed for good. cancelled: while queued, so no run finished it.
     task_t *run = s_add (&r, 0);
@@ -162,13 +172,13 @@ test_history (void)
     dead = s_fail (&r, dead, w1, 0.5);
     store_attempt_t d1 = {.n = 1, .host = {"host-b", 6}, .pid = 7, .start = 900.0, .end = 901.0,
                           .outcome = ATTEMPT_TIMEOUT, .error = {"TimeoutError", 12}};
-    ASSERT_ERR (store_put_attempt (r.store, dead, &d1), ZJ_OK);
+    s_attempt (&r, dead, &d1);
     cancelled = tasks_finish (r.tasks, cancelled, ZJ_STATE_CANCELLED, NIL, sizeof NIL, 1.0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     //  Writing run 2 again replaces it.
     store_begin_turn (r.store);
     a2.error = (zj_str_t) {"ProcessExited", 13};
-    ASSERT_ERR (store_put_attempt (r.store, q, &a2), ZJ_OK);
+    s_attempt (&r, q, &a2);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     double t1 = s_wall ();
     uint64_t sq = q->seq, srun = run->seq, sdone = done->seq, sdead = dead->seq,
@@ -312,7 +322,7 @@ test_delete (void)
         t[i] = s_add (&r, 0);
         for (uint16_t n = 1; n <= 2; n++) {
             store_attempt_t a = {.n = n, .end = 5.0, .outcome = ATTEMPT_LOST};
-            ASSERT_ERR (store_put_attempt (r.store, t[i], &a), ZJ_OK);
+            s_attempt (&r, t[i], &a);
         }
         t[i] = s_fail (&r, t[i], NULL, 0);
     }
@@ -322,16 +332,23 @@ test_delete (void)
     store_delete_task (r.store, t[0]);
     task_t *brief = s_add (&r, 0);
     store_attempt_t a = {.n = 1, .end = 5.0, .outcome = ATTEMPT_CRASHED};
-    ASSERT_ERR (store_put_attempt (r.store, brief, &a), ZJ_OK);
+    s_attempt (&r, brief, &a);
     brief = s_fail (&r, brief, NULL, 0);
     store_delete_task (r.store, brief);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 4);
+    //  Runs written for a task without a log (the broker lost it) stay
+    //  when it is deleted, until the store opens again.
+    store_begin_turn (r.store);
+    attempts_log_free (&t[1]->log);
+    store_delete_task (r.store, t[1]);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 4);
     s_unrig (&r);
     store_t *store = s_reopen_store (dir, 301);
-    ASSERT_EQ (s_ngot, 2);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 2);
+    ASSERT_EQ (s_ngot, 1);
     ASSERT_EQ (s_got[0].rec.nruns, 2);
-    ASSERT_EQ (s_got[1].rec.nruns, 2);
     store_destroy (&store);
 }
 
@@ -346,7 +363,11 @@ test_degraded (void)
     store_begin_turn (r.store);
     task_t *failed = s_add (&r, 0);
     task_t *busy = s_add (&r, 0);
+    task_t *gone = s_add (&r, 0);
+    store_attempt_t g = {.n = 1, .end = 1.0, .outcome = ATTEMPT_LOST};
+    s_attempt (&r, gone, &g);
     failed = s_fail (&r, failed, NULL, 0);
+    gone = s_fail (&r, gone, NULL, 0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     task_t *fill[40];
     size_t nfill = s_fill_up (&r, fill, 40);
@@ -355,12 +376,17 @@ test_degraded (void)
     s_retry (&r, failed, 2);
     store_attempt_t a = {.n = 1, .host = {"host-c", 6}, .pid = 9, .start = 1.0, .end = 2.0,
                          .outcome = ATTEMPT_CRASHED, .error = {"Signal9", 7}};
-    ASSERT_ERR (store_put_attempt (r.store, failed, &a), ZJ_OK);
+    s_attempt (&r, failed, &a);
     busy = tasks_finish (r.tasks, busy, ZJ_STATE_DONE, s_huge, sizeof s_huge, 1.0);
     s_add_big (&r);
     s_commit_degraded (&r);
-    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 0);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 1);
+    //  A delete while degraded goes first, with its task's runs.
+    store_begin_turn (r.store);
+    store_delete_task (r.store, gone);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_ENOSPC);
     s_make_room (&r, fill, nfill);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts"), 1);
     uint64_t sfailed = failed->seq, sbusy = busy->seq;
     s_unrig (&r);
 
@@ -468,7 +494,7 @@ test_upgrade (void)
     store_begin_turn (r.store);
     store_attempt_t a = {.n = 1, .end = 1002.0, .outcome = ATTEMPT_RAISED,
                          .error = {"ValueError", 10}};
-    ASSERT_ERR (store_put_attempt (r.store, t, &a), ZJ_OK);
+    s_attempt (&r, t, &a);
     s_retry (&r, t, 0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
     s_unrig (&r);
