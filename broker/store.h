@@ -104,7 +104,9 @@ typedef struct {
     zj_err_t (*put_outcome) (store_t *self, const task_t *task);
     //  A run that ended without finishing the task: one entry of its
     //  attempt log, kept until the task is deleted. Writing an entry with
-    //  an n already stored replaces it.
+    //  an n already stored replaces it. Only for a task whose log
+    //  (task->log) is set: delete_task looks there to know that the task
+    //  has runs to delete.
     zj_err_t (*put_attempt) (store_t *self, const task_t *task, const store_attempt_t *a);
     //  A failed task queued again (RETRY): it is no longer final (its
     //  outcome goes), its args are the stored ones, its attempts count is
