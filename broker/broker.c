@@ -690,6 +690,11 @@ s_forgot_cb (void *arg, const dedup_entry_t *entry)
 {
     broker_t *self = arg;
     store_delete_submit (self->store, dedup_client (entry), entry->req);
+    //  Made this turn and already past retention (a tiny --retention, or
+    //  a clock jump): a failed commit must not remove it a second time.
+    for (size_t i = 0; i < self->nturn_subs; i++)
+        if (self->turn_subs[i].entry == entry)
+            self->turn_subs[i].entry = NULL;
 }
 
 bool
