@@ -50,15 +50,18 @@ static const char s_schema[] =
     "  error_type TEXT,"
     "  error_message TEXT,"
     "  payload BLOB,"
-    "  host TEXT,"
-    "  pid INTEGER,"
+    "  runner INTEGER,"
     "  started REAL,"
     "  dead INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS runners ("
+    "  id INTEGER PRIMARY KEY,"
+    "  host TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  UNIQUE (host, pid));"
     "CREATE TABLE IF NOT EXISTS attempts ("
     "  id INTEGER NOT NULL,"
     "  n INTEGER NOT NULL,"
-    "  host TEXT,"
-    "  pid INTEGER,"
+    "  runner INTEGER,"
     "  start REAL,"
     "  end REAL,"
     "  outcome TEXT,"
@@ -83,16 +86,16 @@ static const char s_schema[] =
     "    datetime (s.at, 'unixepoch') AS dispatched,"
     "    datetime (o.finished, 'unixepoch') AS finished,"
     "    o.error_type, o.error_message, t.id,"
-    "    coalesce (o.dead, 0) AS dead, o.host, o.pid"
-    "  FROM tasks t LEFT JOIN outcomes o ON o.id = t.id LEFT JOIN sent s ON s.id = t.id;";
+    "    coalesce (o.dead, 0) AS dead, nullif (r.host, '') AS host, nullif (r.pid, 0) AS pid"
+    "  FROM tasks t LEFT JOIN outcomes o ON o.id = t.id LEFT JOIN runners r ON r.id = o.runner"
+    "  LEFT JOIN sent s ON s.id = t.id;";
 
-//  Version 1 to 2, before s_schema adds the attempts table and the view
-//  (dropped here: it gained columns).
+//  Version 1 to 2, before s_schema adds the runners and attempts tables
+//  and the view (dropped here: it gained columns).
 static const char s_upgrade_1[] =
     "DROP VIEW IF EXISTS task_states;"
     "ALTER TABLE tasks ADD COLUMN retry_on BLOB;"
-    "ALTER TABLE outcomes ADD COLUMN host TEXT;"
-    "ALTER TABLE outcomes ADD COLUMN pid INTEGER;"
+    "ALTER TABLE outcomes ADD COLUMN runner INTEGER;"
     "ALTER TABLE outcomes ADD COLUMN started REAL;"
     "ALTER TABLE outcomes ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;";
 
@@ -107,8 +110,11 @@ static const char *s_sql[ST_COUNT] = {
                    " VALUES (?, ?, ?, ?, ?)",
     [ST_SUB_DEL] = "DELETE FROM submits WHERE client = ? AND req = ?",
     [ST_GEN_MAXSEQ] = "UPDATE generations SET max_seq = ? WHERE gen = ?",
-    [ST_ATTEMPT] = "INSERT OR REPLACE INTO attempts (id, n, host, pid, start, end, outcome, error)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_ATTEMPT] = "INSERT OR REPLACE INTO attempts (id, n, runner, start, end, outcome, error)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    //  IGNORE: a row already there (written before a failed commit was
+    //  retried) is the same row.
+    [ST_RUNNER] = "INSERT OR IGNORE INTO runners (id, host, pid) VALUES (?, ?, ?)",
 };
 
 //  Multi-row statements: a head, then `row` repeated, comma-separated
@@ -122,8 +128,8 @@ static const struct {
                    " chunk, attempts, requeued, submitted, retry_on) VALUES ",
                    "(?,?,?,?,?,?,?,?,?,0,?,?)", ""},
     [MR_OUTCOME] = {"INSERT OR REPLACE INTO outcomes (id, state, finished, error_type,"
-                    " error_message, payload, host, pid, started, dead) VALUES ",
-                    "(?,?,?,?,?,?,?,?,?,?)", ""},
+                    " error_message, payload, runner, started, dead) VALUES ",
+                    "(?,?,?,?,?,?,?,?,?)", ""},
     [MR_DEL_TASKS] = {"DELETE FROM tasks WHERE id IN (", "?", ")"},
     [MR_DEL_OUTCOMES] = {"DELETE FROM outcomes WHERE id IN (", "?", ")"},
     [MR_DEL_ATTEMPTS] = {"DELETE FROM attempts WHERE id IN (", "?", ")"},
@@ -351,9 +357,20 @@ s_check_schema (store_sqlite_t *self, bool fresh)
                   STORE_SCHEMA_VERSION);
         return false;
     }
+    //  Development builds wrote a version 2 that named workers in every
+    //  outcome row; it was never released, so it is refused, not upgraded.
+    int64_t named = s_query_int (self, "SELECT count (*) FROM pragma_table_info ('outcomes')"
+                                       " WHERE name = 'host'", &rc);
+    if (rc == SQLITE_OK && named > 0) {
+        snprintf (self->why, sizeof self->why,
+                  "%s was written by a development build of zjobd (schema version 2 without "
+                  "the runners table); move it away to start empty", self->path);
+        return false;
+    }
     //  An upgrade of a store written by this version would add what is
     //  missing; CREATE ... IF NOT EXISTS makes this a no-op otherwise.
-    rc = s_exec (self, s_schema);
+    if (rc == SQLITE_OK)
+        rc = s_exec (self, s_schema);
     if (rc != SQLITE_OK) {
         store_fail (self, rc, "checking the schema");
         return false;
@@ -459,7 +476,7 @@ store_open (store_sqlite_t *self, const store_sqlite_config_t *config)
         store_fail (self, rc, "reading dispatches");
         return false;
     }
-    return store_ckpt_start (self) && store_writer_start (self);
+    return store_runners_load (self) && store_ckpt_start (self) && store_writer_start (self);
 }
 
 void

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-//  store_recover - reading the SQLite store back at start (generations,
-//  remembered submits, then tasks in submit order, one id range per
-//  generation) and starting the new generation with its slot.
+//  store_recover - reading the SQLite store back at start (the workers
+//  named in it, generations, remembered submits, then tasks in submit
+//  order, one id range per generation) and starting the new generation
+//  with its slot.
 #include "store_sqlite_int.h"
 #include "attempts.h"
 #include "ticket.h"
@@ -39,7 +40,164 @@ store_recover_free (store_t *base)
 }
 
 //  ---------------------------------------------------------------------
-//  The new generation
+//  Runners
+
+//  A new entry for (host, pid) with row id `id`, in both maps. NULL on OOM.
+static store_runner_t *
+s_runner_add (store_sqlite_t *self, int64_t id, const char *host, size_t len, int64_t pid)
+{
+    store_runner_t *r = malloc (sizeof *r + len + 1);
+    if (!r)
+        return NULL;
+    *r = (store_runner_t) {.id = id, .host_len = (uint32_t) len, .pid = pid};
+    if (len)
+        memcpy (r->host, host, len);
+    r->host[len] = '\0';
+    if (!hmap_put (self->runners, &r->pid, sizeof r->pid + len, r)) {
+        free (r);
+        return NULL;
+    }
+    if (!hmap_put (self->runner_ids, &r->id, sizeof r->id, r)) {
+        hmap_del (self->runners, &r->pid, sizeof r->pid + len);
+        free (r);
+        return NULL;
+    }
+    return r;
+}
+
+//  Out of both maps, and freed.
+static void
+s_runner_drop (store_sqlite_t *self, store_runner_t *r)
+{
+    hmap_del (self->runners, &r->pid, sizeof r->pid + r->host_len);
+    hmap_del (self->runner_ids, &r->id, sizeof r->id);
+    free (r);
+}
+
+//  The entry of (host, pid), len at most STORE_HOST_MAX, or NULL.
+static store_runner_t *
+s_runner_find (store_sqlite_t *self, const char *host, size_t len, int64_t pid)
+{
+    uint8_t key[sizeof pid + STORE_HOST_MAX];
+    memcpy (key, &pid, sizeof pid);
+    if (len)
+        memcpy (key + sizeof pid, host, len);
+    return hmap_get (self->runners, key, sizeof pid + len);
+}
+
+store_runner_t *
+store_runner_get (store_sqlite_t *self, const char *host, size_t len, int64_t pid)
+{
+    if (len > STORE_HOST_MAX)
+        len = STORE_HOST_MAX;
+    if (!len && !pid)
+        return NULL;
+    store_runner_t *r = s_runner_find (self, host, len, pid);
+    if (!r && (r = s_runner_add (self, self->next_runner, host, len, pid)))
+        self->next_runner++;
+    return r;
+}
+
+//  The runner with row id `id`, or NULL (NULL in the row, or a row that
+//  is missing: the worker reads as unknown then).
+static store_runner_t *
+s_runner_by_id (store_sqlite_t *self, int64_t id)
+{
+    return id ? hmap_get (self->runner_ids, &id, sizeof id) : NULL;
+}
+
+bool
+store_runners_load (store_sqlite_t *self)
+{
+    self->runners = hmap_new ();
+    self->runner_ids = hmap_new ();
+    self->next_runner = 1;
+    if (!self->runners || !self->runner_ids) {
+        snprintf (self->why, sizeof self->why, "out of memory");
+        return false;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT id, host, pid FROM runners", -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        int64_t id = sqlite3_column_int64 (st, 0);
+        const char *host = (const char *) sqlite3_column_text (st, 1);
+        size_t len = host ? (size_t) sqlite3_column_bytes (st, 1) : 0;
+        int64_t pid = sqlite3_column_int64 (st, 2);
+        if (id >= self->next_runner)
+            self->next_runner = id + 1;
+        //  Rows an identity has twice, or that name no one, are never
+        //  looked up; ids above them are not handed out again.
+        if (id < 1 || len > STORE_HOST_MAX || (!len && !pid)
+            || s_runner_find (self, host, len, pid))
+            continue;
+        store_runner_t *r = s_runner_add (self, id, host, len, pid);
+        if (!r) {
+            sqlite3_finalize (st);
+            snprintf (self->why, sizeof self->why, "out of memory reading %s", self->path);
+            return false;
+        }
+        r->logged = true;
+    }
+    sqlite3_finalize (st);
+    if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+        store_fail (self, rc, "reading runners");
+        return false;
+    }
+    return true;
+}
+
+void
+store_runners_free (store_sqlite_t *self)
+{
+    size_t cursor = 0;
+    store_runner_t *r;
+    while (self->runners && (r = hmap_next (self->runners, &cursor)))
+        free (r);
+    hmap_destroy (&self->runners);
+    hmap_destroy (&self->runner_ids);
+}
+
+//  Delete the rows of the runners that nothing recovered names (their
+//  tasks are gone), so that the table holds the workers of the tasks on
+//  record, not every worker process that ever finished a task. Only
+//  after a whole recovery; a failure leaves them for the next one.
+static void
+s_runners_prune (store_sqlite_t *self)
+{
+    size_t n = 0, cursor = 0;
+    store_runner_t *r;
+    while ((r = hmap_next (self->runners, &cursor)))
+        n += !r->used;
+    store_runner_t **gone = n ? malloc (n * sizeof *gone) : NULL;
+    if (!gone)
+        return;
+    n = cursor = 0;
+    while ((r = hmap_next (self->runners, &cursor)))
+        if (!r->used)
+            gone[n++] = r;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2 (self->db, "DELETE FROM runners WHERE id = ?", -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_bind_int64 (st, 1, gone[i]->id);
+        rc = sqlite3_step (st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        sqlite3_reset (st);
+    }
+    sqlite3_finalize (st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        for (size_t i = 0; i < n; i++)
+            s_runner_drop (self, gone[i]);
+        memset (self->who_cache, 0, sizeof self->who_cache);
+    }
+    free (gone);
+}
 
 //  A slot no task or submit uses, taken from the generation that had it;
 //  only needed once the slots have all been handed out (32767 starts).
@@ -348,7 +506,7 @@ typedef struct {
     store_attempt_t *runs;      //  the current task's runs
     size_t n;
     size_t cap;
-    char *text;                 //  their host and error bytes
+    char *text;                 //  their error bytes
     size_t text_len;
     size_t text_cap;
 } runs_t;
@@ -422,45 +580,53 @@ s_outcome (const char *name)
     return ATTEMPT_LOST;        //  written by a newer zjobd: it ended, somehow
 }
 
+//  A recovered row's worker as host and pid ("" and 0 when unknown);
+//  its runner is marked used, so that pruning keeps it.
+static void
+s_runner_of (store_sqlite_t *self, sqlite3_stmt *st, int col, zj_str_t *host, int64_t *pid)
+{
+    store_runner_t *r = s_runner_by_id (self, sqlite3_column_int64 (st, col));
+    *host = r ? (zj_str_t) {r->host, r->host_len} : (zj_str_t) {"", 0};
+    *pid = r ? r->pid : 0;
+    if (r)
+        r->used = true;
+}
+
 //  Read task `id`'s runs into m->runs[0..n), skipping rows of ids before
 //  it (a task the main query left out). False on OOM.
 static bool
-s_runs_of (runs_t *m, int64_t id)
+s_runs_of (store_sqlite_t *self, runs_t *m, int64_t id)
 {
     m->n = m->text_len = 0;
     while (m->on_row && sqlite3_column_int64 (m->st, 0) < id)
         s_runs_step (m);
-    size_t offs[2];
+    size_t off;
     while (m->on_row && sqlite3_column_int64 (m->st, 0) == id) {
         if (!s_grow (&m->runs, &m->cap, m->n + 1, sizeof *m->runs))
             return false;
         store_attempt_t *a = &m->runs[m->n++];
         *a = (store_attempt_t) {
             .n = (uint16_t) sqlite3_column_int (m->st, 1),
-            .pid = sqlite3_column_int64 (m->st, 3),
-            .start = sqlite3_column_double (m->st, 4),
-            .end = sqlite3_column_double (m->st, 5),
-            .outcome = s_outcome ((const char *) sqlite3_column_text (m->st, 6)),
+            .start = sqlite3_column_double (m->st, 3),
+            .end = sqlite3_column_double (m->st, 4),
+            .outcome = s_outcome ((const char *) sqlite3_column_text (m->st, 5)),
         };
-        //  Offsets now, pointers once the text stops moving.
-        if (!s_runs_text (m, 2, &offs[0], &a->host.len)
-            || !s_runs_text (m, 7, &offs[1], &a->error.len))
+        s_runner_of (self, m->st, 2, &a->host, &a->pid);
+        //  An offset now, a pointer once the text stops moving.
+        if (!s_runs_text (m, 6, &off, &a->error.len))
             return false;
-        a->host.ptr = (const char *) (uintptr_t) offs[0];
-        a->error.ptr = (const char *) (uintptr_t) offs[1];
+        a->error.ptr = (const char *) (uintptr_t) off;
         s_runs_step (m);
     }
-    for (size_t i = 0; i < m->n; i++) {
-        m->runs[i].host.ptr = m->text + (uintptr_t) m->runs[i].host.ptr;
+    for (size_t i = 0; i < m->n; i++)
         m->runs[i].error.ptr = m->text + (uintptr_t) m->runs[i].error.ptr;
-    }
     return true;
 }
 
 //  The main query's columns.
 enum {
     C_ID, C_FN, C_ARGS, C_PRIORITY, C_TIMEOUT, C_MAX_RETRIES, C_CHUNK, C_ATTEMPTS,
-    C_SUBMITTED, C_REQUEUED, C_RETRY_ON, C_STATE, C_FINISHED, C_PAYLOAD, C_HOST, C_PID,
+    C_SUBMITTED, C_REQUEUED, C_RETRY_ON, C_STATE, C_FINISHED, C_PAYLOAD, C_RUNNER,
     C_STARTED, C_DEAD
 };
 
@@ -509,11 +675,7 @@ s_tasks (store_sqlite_t *self, sqlite3_stmt *st, runs_t *runs, const store_recov
                 rec.blob = &nil;
                 rec.len = 1;
             }
-            if (sqlite3_column_type (st, C_HOST) != SQLITE_NULL) {
-                rec.host.ptr = (const char *) sqlite3_column_text (st, C_HOST);
-                rec.host.len = (size_t) sqlite3_column_bytes (st, C_HOST);
-            }
-            rec.pid = sqlite3_column_int64 (st, C_PID);
+            s_runner_of (self, st, C_RUNNER, &rec.host, &rec.pid);
             if (sqlite3_column_type (st, C_STARTED) != SQLITE_NULL) {
                 double run = since - sqlite3_column_double (st, C_STARTED);
                 rec.run = run > 0 ? run : 0;
@@ -547,7 +709,7 @@ s_tasks (store_sqlite_t *self, sqlite3_stmt *st, runs_t *runs, const store_recov
             rec.blob = &empty;
             rec.len = 1;
         }
-        if (!s_runs_of (runs, id)) {
+        if (!s_runs_of (self, runs, id)) {
             err = ZJ_ENOMEM;
             break;
         }
@@ -590,12 +752,12 @@ store_recover_all (store_t *base, const store_recover_t *cb)
         int rc = sqlite3_prepare_v2 (self->db,
             "SELECT t.id, t.fn, t.args, t.priority, t.timeout, t.max_retries, t.chunk,"
             " t.attempts, t.submitted, t.requeued, t.retry_on, o.state, o.finished, o.payload,"
-            " o.host, o.pid, o.started, o.dead"
+            " o.runner, o.started, o.dead"
             " FROM tasks t LEFT JOIN outcomes o ON o.id = t.id"
             " WHERE t.id BETWEEN ?1 AND ?2 ORDER BY t.id", -1, &st, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_prepare_v2 (self->db,
-                "SELECT id, n, host, pid, start, end, outcome, error FROM attempts"
+                "SELECT id, n, runner, start, end, outcome, error FROM attempts"
                 " WHERE id BETWEEN ?1 AND ?2 ORDER BY id, n", -1, &runs.st, NULL);
         if (rc != SQLITE_OK)
             err = store_fail (self, rc, "reading tasks");
@@ -620,6 +782,8 @@ store_recover_all (store_t *base, const store_recover_t *cb)
     sqlite3_finalize (order);
     sqlite3_finalize (st);
     s_runs_free (&runs);
+    if (err == ZJ_OK && cb->task)
+        s_runners_prune (self);
     self->reading = false;
     s_sent_free (&sent);
     free (gen_of_slot);

@@ -71,6 +71,7 @@ s_chunk_free (store_chunk_t *c)
     free (c->disp.items);
     free (c->outs.items);
     free (c->atts.items);
+    free (c->runners.items);
     free (c->dels.items);
     free (c->atts_dels.items);
     free (c->sub_puts.items);
@@ -91,7 +92,7 @@ s_recycle (store_sqlite_t *self, store_chunk_t *c)
             c = next;
             continue;
         }
-        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->atts.n = 0;
+        c->ins.n = c->states.n = c->disp.n = c->outs.n = c->atts.n = c->runners.n = 0;
         c->dels.n = c->atts_dels.n = 0;
         c->sub_puts.n = c->sub_dels.n = 0;
         c->arena_len = c->items = 0;
@@ -178,6 +179,41 @@ s_full (store_sqlite_t *self)
     if (self->cur && self->cur->items >= CHUNK_ITEMS && !self->cur->failed && !self->pending
         && !self->reading)
         s_handoff (self);
+}
+
+//  The runners row id of `r` for a change logged into chunk c, which
+//  also gets the runner's row the first time (0: no runner).
+static int64_t
+s_runner_id (store_chunk_t *c, store_runner_t *r)
+{
+    if (!r)
+        return 0;
+    r->used = true;
+    if (!r->logged) {
+        store_runner_t **row = s_vec_push (c, &c->runners, sizeof *row);
+        if (!row)
+            return 0;
+        *row = r;
+        r->logged = true;
+    }
+    return r->id;
+}
+
+//  The runners row id of an interned identity: one compare in the cache
+//  for the identities that finish tasks all the time.
+static int64_t
+s_who_id (store_sqlite_t *self, store_chunk_t *c, const attempt_who_t *who)
+{
+    if (!who)
+        return 0;
+    uint64_t h = (uint64_t) (uintptr_t) who * UINT64_C (0x9E3779B97F4A7C15);
+    store_who_t *slot = &self->who_cache[h >> 56 & (STORE_WHO_CACHE - 1)];
+    store_runner_t *r = slot->who == who ? slot->runner : NULL;
+    if (!r || r->pid != who->pid || strcmp (r->host, who->host) != 0) {
+        r = store_runner_get (self, who->host, strlen (who->host), who->pid);
+        *slot = (store_who_t) {r ? who : NULL, r};
+    }
+    return s_runner_id (c, r);
 }
 
 static int64_t
@@ -354,12 +390,9 @@ s_put_outcome (store_t *base, const task_t *task)
     o->off = payload ? s_copy (c, payload, len) : 0;
     o->dead = (task->flags & TASK_DEAD) != 0;
     //  The run that finished it, if one did.
-    const attempt_who_t *who = task->who;
-    o->has_who = who != NULL;
-    o->host_len = who ? (uint32_t) strlen (who->host) : 0;
-    o->host = o->host_len ? s_copy (c, who->host, o->host_len) : 0;
-    o->pid = who ? who->pid : 0;
-    o->run = who ? (double) task->run : 0;
+    o->has_who = task->who != NULL;
+    o->runner = s_who_id (self, c, task->who);
+    o->run = task->who ? (double) task->run : 0;
     if (c->failed)
         return ZJ_ENOMEM;
     s_full (self);
@@ -377,11 +410,10 @@ s_put_attempt (store_t *base, const task_t *task, const store_attempt_t *a)
     x->id = s_id (self, task);
     x->n = a->n;
     x->outcome = a->outcome;
-    x->pid = a->pid;
     x->start = a->start;
     x->end = a->end;
-    x->host_len = a->host.ptr ? (uint32_t) a->host.len : 0;
-    x->host = x->host_len ? s_copy (c, a->host.ptr, x->host_len) : 0;
+    x->runner = s_runner_id (c, store_runner_get (self, a->host.ptr ? a->host.ptr : "",
+                                                  a->host.ptr ? a->host.len : 0, a->pid));
     x->error_len = a->error.ptr ? (uint32_t) a->error.len : 0;
     x->error = x->error_len ? s_copy (c, a->error.ptr, x->error_len) : 0;
     if (c->failed)
@@ -470,7 +502,7 @@ static bool
 s_chunk_empty (const store_chunk_t *c)
 {
     return !c->ins.n && !c->states.n && !c->disp.n && !c->outs.n && !c->atts.n && !c->dels.n
-        && !c->sub_puts.n && !c->sub_dels.n && !c->trim_below;
+        && !c->runners.n && !c->sub_puts.n && !c->sub_dels.n && !c->trim_below;
 }
 
 //  After a failed commit: forget the turn's new tasks and submits (the
@@ -508,7 +540,8 @@ s_drop_new (store_sqlite_t *self, bool *had_new)
         store_vec_drop_ids (&c->atts_dels, sizeof (int64_t), dropped, k);
         if (c->failed) {
             //  What its arena holds cannot be trusted: keep what needs
-            //  no bytes (requeues, dispatches, reopens). Those tasks run
+            //  no bytes (requeues, dispatches, reopens, runners: kept
+            //  changes of later chunks may name them). Those tasks run
             //  again after a restart.
             store_out_t *outs = c->outs.items;
             size_t n = 0;
@@ -643,6 +676,7 @@ s_destroy (store_t *base)
     store_sqlite_t *self = (store_sqlite_t *) base;
     store_close (self);
     store_recover_free (base);
+    store_runners_free (self);
     store_chunk_t *lists[] = {self->cur, self->turn_head, self->pending, self->spare};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         for (store_chunk_t *c = lists[i]; c;) {

@@ -6,9 +6,11 @@
 #pragma once
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hmap.h"
 #include "store.h"
 
 //  A task's row id: the generation's slot (1..SLOT_MAX) above the
@@ -65,6 +67,38 @@ typedef struct {
     int64_t row;                //  dispatches row id it goes into
 } store_disp_t;
 
+//  A worker identity (host, pid) and its row in the runners table, so
+//  that outcomes and attempts name their worker with one integer. Made
+//  by the loop (store_runner_get) the first time the store meets the
+//  identity, or loaded when the store opens; the writer thread reads id,
+//  pid and host, which never change, and the entry lives until the store
+//  closes (or, never used, until recovery prunes its row).
+typedef struct {
+    int64_t id;                 //  runners.id, from 1
+    uint32_t host_len;          //  bytes of host
+    bool logged;                //  its row is on disk or in a chunk's log
+    bool used;                  //  named by a row recovery read or by a
+                                //  change logged since the store opened
+    int64_t pid;                //  0 when the worker gave none
+    char host[];                //  NUL-terminated, may be empty; with pid
+                                //  before it, the key of the runners map
+} store_runner_t;
+_Static_assert (offsetof (store_runner_t, host) == offsetof (store_runner_t, pid) + sizeof (int64_t),
+                "the runners map's key is pid and host, adjacent");
+
+//  Hosts longer than this are cut (a worker's READY carries at most 255).
+#define STORE_HOST_MAX 255
+
+//  The direct-mapped cache from an interned identity (attempts.h) to its
+//  runner: one compare per outcome instead of hashing the host. Entries
+//  are checked against the runner's host and pid, so an identity freed
+//  and another made at its address cannot be mistaken for it.
+#define STORE_WHO_CACHE 256
+typedef struct {
+    const void *who;            //  the attempt_who_t, or NULL
+    store_runner_t *runner;     //  its runner
+} store_who_t;
+
 //  A final state, or (state 0, STORE_REOPEN) a reopen that deletes it.
 //  Both go into one vector so that the writer applies them to the
 //  outcomes table in call order: outcome, reopen, outcome in one turn
@@ -74,11 +108,9 @@ typedef struct {
     int64_t id;                 //  row id
     uint8_t state;              //  DONE, FAILED or CANCELLED; STORE_REOPEN
     bool has_payload;           //  false: the outcome was lost (OOM)
-    bool has_who;               //  a run finished it: host, pid, run are set
+    bool has_who;               //  a run finished it: run is set
     bool dead;                  //  TASK_DEAD
-    uint32_t host_len;
-    size_t host;                //  arena offset of the worker's host
-    int64_t pid;                //  the worker's pid
+    int64_t runner;             //  its worker's runners.id, 0 when unknown
     double run;                 //  seconds the finishing run took
     size_t off;                 //  arena offset of the payload
     size_t len;
@@ -89,11 +121,9 @@ typedef struct {
     int64_t id;                 //  task row id
     uint16_t n;                 //  its place in the task's history
     uint8_t outcome;            //  attempt_outcome_t
-    uint32_t host_len;
     uint32_t error_len;
-    size_t host;                //  arena offsets
-    size_t error;
-    int64_t pid;
+    size_t error;               //  arena offset of the error type
+    int64_t runner;             //  its worker's runners.id, 0 when unknown
     double start;               //  unix seconds, 0 when unknown
     double end;
 } store_att_t;
@@ -126,7 +156,7 @@ typedef struct {
 typedef enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_REQUEUE, ST_DISPATCH, ST_TRIM,
-    ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ, ST_ATTEMPT,
+    ST_SUB_PUT, ST_SUB_DEL, ST_GEN_MAXSEQ, ST_ATTEMPT, ST_RUNNER,
     ST_COUNT
 } store_st_t;
 
@@ -150,6 +180,9 @@ struct store_chunk {
     store_vec_t disp;           //  store_disp_t: dispatches, in row order
     store_vec_t outs;           //  store_out_t: outcomes and reopens
     store_vec_t atts;           //  store_att_t: runs that did not finish
+    store_vec_t runners;        //  store_runner_t *: rows for identities
+                                //  first named in this chunk; they need
+                                //  no arena, so no failure drops them
     store_vec_t dels;           //  int64_t: ids whose retention ended
     store_vec_t atts_dels;      //  int64_t: those of them with runs on
                                 //  record (few: the rest skip the
@@ -208,6 +241,11 @@ typedef struct {
     size_t backlog;             //  dispatch ids written since the last snapshot
     char *json;                 //  the writer's scratch for a row's id list
     size_t json_cap;
+    //  Worker identities (store_recover.c), loop side.
+    hmap_t *runners;            //  (pid, host) -> store_runner_t, owns them
+    hmap_t *runner_ids;         //  runners.id -> the same entries
+    int64_t next_runner;        //  the id the next new identity gets
+    store_who_t who_cache[STORE_WHO_CACHE];
 } store_sqlite_t;
 
 //  Rows per statement of size index i (64, 8, 1).
@@ -251,6 +289,16 @@ zj_err_t store_generation_start (store_t *base, uint64_t gen);
 int64_t store_recover_id (const store_t *base, uint64_t gen, uint64_t seq);
 //  Free what recovery kept.
 void store_recover_free (store_t *base);
+//  Read the runners table into self->runners (at open, before anything
+//  is logged) and learn the next free id. False with self->why set.
+bool store_runners_load (store_sqlite_t *self);
+//  The runner of identity (host, pid), made (with the next id, not yet
+//  logged) when new; NULL when the identity names no one ("" and 0) or
+//  on OOM. Loop thread.
+store_runner_t *store_runner_get (store_sqlite_t *self, const char *host, size_t len,
+                                  int64_t pid);
+//  Free every runner (when the store closes, after the writer stopped).
+void store_runners_free (store_sqlite_t *self);
 
 //  qsort/bsearch order of row ids, shared by the loop's and the writer's
 //  filtering of deleted tasks.

@@ -51,7 +51,7 @@ s_bind_text (sqlite3_stmt *st, int p, const void *text, size_t len)
         sqlite3_bind_null (st, p);
 }
 
-//  Bind an integer, or NULL for 0 (a pid that is not known).
+//  Bind an integer, or NULL for 0 (a runner that is not known).
 static void
 s_bind_int (sqlite3_stmt *st, int p, int64_t v)
 {
@@ -254,8 +254,7 @@ s_write_finals (store_sqlite_t *self, store_chunk_t *c, const store_out_t *outs,
             else
                 sqlite3_bind_null (st, p++);
             //  started stays NULL when no run finished the task.
-            s_bind_text (st, p++, c->arena + o->host, o->host_len);
-            s_bind_int (st, p++, o->pid);
+            s_bind_int (st, p++, o->runner);
             if (o->has_who)
                 sqlite3_bind_double (st, p++, c->now - o->run);
             else
@@ -291,6 +290,26 @@ s_write_outcomes (store_sqlite_t *self, store_chunk_t *c)
     return SQLITE_OK;
 }
 
+//  The rows of identities first named in this chunk: a few per worker
+//  process over the broker's life, so one row per statement. Written
+//  before the outcomes and runs that name them (the same transaction).
+static int
+s_write_runners (store_sqlite_t *self, store_chunk_t *c)
+{
+    store_runner_t *const *runners = c->runners.items;
+    sqlite3_stmt *st = self->st[ST_RUNNER];
+    for (size_t i = 0; i < c->runners.n; i++) {
+        const store_runner_t *r = runners[i];
+        sqlite3_bind_int64 (st, 1, r->id);
+        sqlite3_bind_text (st, 2, r->host, (int) r->host_len, SQLITE_STATIC);
+        sqlite3_bind_int64 (st, 3, r->pid);
+        int rc = s_run (st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
 //  Runs that did not finish their task: rare (lost, crashed or timed
 //  out runs), so one row per statement.
 static int
@@ -303,15 +322,14 @@ s_write_attempts (store_sqlite_t *self, store_chunk_t *c)
         const char *name = attempts_outcome_name ((attempt_outcome_t) a->outcome);
         sqlite3_bind_int64 (st, 1, a->id);
         sqlite3_bind_int (st, 2, a->n);
-        s_bind_text (st, 3, c->arena + a->host, a->host_len);
-        s_bind_int (st, 4, a->pid);
+        s_bind_int (st, 3, a->runner);
         if (a->start > 0)
-            sqlite3_bind_double (st, 5, a->start);
+            sqlite3_bind_double (st, 4, a->start);
         else
-            sqlite3_bind_null (st, 5);
-        sqlite3_bind_double (st, 6, a->end);
-        sqlite3_bind_text (st, 7, name, -1, SQLITE_STATIC);
-        s_bind_text (st, 8, c->arena + a->error, a->error_len);
+            sqlite3_bind_null (st, 4);
+        sqlite3_bind_double (st, 5, a->end);
+        sqlite3_bind_text (st, 6, name, -1, SQLITE_STATIC);
+        s_bind_text (st, 7, c->arena + a->error, a->error_len);
         int rc = s_run (st);
         if (rc != SQLITE_OK)
             return rc;
@@ -397,6 +415,7 @@ s_write_chunk (store_sqlite_t *self, store_chunk_t *c, const char **what)
         {s_write_inserts, "writing new tasks"},
         {s_write_dispatches, "writing dispatches"},
         {s_write_requeues, "writing requeues"},
+        {s_write_runners, "writing runners"},
         {s_write_outcomes, "writing outcomes"},
         {s_write_attempts, "writing attempts"},
         {s_write_submits, "writing submits"},

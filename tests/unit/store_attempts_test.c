@@ -3,8 +3,9 @@
 //  beyond states and payloads: each ticket's runs that did not finish it,
 //  the worker and run time of the run that did, the dead-letter mark,
 //  retry_on, a failed task's args, reopens (in call order within a turn,
-//  and kept through failed commits), their deletion with the task, and
-//  the in-place upgrade of a version-1 store.
+//  and kept through failed commits), their deletion with the task, the
+//  runners table that names workers once, and the in-place upgrade of a
+//  version-1 store.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,14 +78,20 @@ s_reopen_store (const char *dir, uint64_t gen)
     return store;
 }
 
-//  The recovered record of ticket number seq.
+//  The recovered record of ticket (gen, seq); gen 0: of any generation.
+static const store_record_t *
+s_rec_of (uint64_t gen, uint64_t seq)
+{
+    for (size_t i = 0; i < s_ngot; i++)
+        if (s_got[i].rec.seq == seq && (!gen || s_got[i].rec.gen == gen))
+            return &s_got[i].rec;
+    ZT_FAIL ("no record of ticket number %llu", (unsigned long long) seq);
+}
+
 static const store_record_t *
 s_rec (uint64_t seq)
 {
-    for (size_t i = 0; i < s_ngot; i++)
-        if (s_got[i].rec.seq == seq)
-            return &s_got[i].rec;
-    ZT_FAIL ("no record of ticket number %llu", (unsigned long long) seq);
+    return s_rec_of (0, seq);
 }
 
 static double
@@ -103,14 +110,29 @@ static const uint8_t RETRY_ON[] = {0x92, 0xa7, 'I', 'O', 'E', 'r', 'r', 'o', 'r'
                                    's', 'y'};
 static const uint8_t NIL[] = {0xc0};
 
-//  Fail a task as the broker would, after its run on `who`.
+//  Finish a task as the broker would, after its run of `run` seconds on
+//  `who`: done with RESULT, or failed with FAILED.
 static task_t *
-s_fail (rig_t *r, task_t *t, const attempt_who_t *who, double run)
+s_finish (rig_t *r, task_t *t, const attempt_who_t *who, double run, zj_state_t state)
 {
     t->state = ZJ_STATE_RUNNING;
     t->who = who;
     t->run = (float) run;
-    return tasks_finish (r->tasks, t, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 1.0);
+    return state == ZJ_STATE_DONE
+        ? tasks_finish (r->tasks, t, ZJ_STATE_DONE, RESULT, sizeof RESULT, 1.0)
+        : tasks_finish (r->tasks, t, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 1.0);
+}
+
+static task_t *
+s_fail (rig_t *r, task_t *t, const attempt_who_t *who, double run)
+{
+    return s_finish (r, t, who, run, ZJ_STATE_FAILED);
+}
+
+static task_t *
+s_done (rig_t *r, task_t *t, const attempt_who_t *who, double run)
+{
+    return s_finish (r, t, who, run, ZJ_STATE_DONE);
 }
 
 //  A run that did not finish task t, logged as the broker does: in the
@@ -237,9 +259,10 @@ test_history (void)
     store_destroy (&store);
 
     //  What an operator reads: outcome names, the dead letter, the worker.
-    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts WHERE outcome = 'lost'"
-                             " AND host = 'host-a' AND error = 'WorkerLost'"), 1);
-    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts WHERE host IS NULL AND pid IS NULL"
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts a JOIN runners r ON r.id = a.runner"
+                             " WHERE outcome = 'lost' AND host = 'host-a' AND error = 'WorkerLost'"),
+               1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM attempts WHERE runner IS NULL"
                              " AND start IS NULL AND outcome = 'crashed'"), 1);
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE dead = 1"
                              " AND state = 'failed' AND host = 'host-a' AND pid = 4242"), 1);
@@ -402,6 +425,143 @@ test_degraded (void)
     store_destroy (&store);
 }
 
+static void
+test_runners (void)
+{
+    //  Outcomes and runs name their worker by its row in runners: one row
+    //  per identity, written with the first change that names it, its id
+    //  kept across restarts; rows nothing names any more go at recovery.
+    const char *dir = s_fresh ();
+    rig_t r;
+    s_rig (&r, s_open (dir, 0, NULL), 500);
+    attempts_t *whos = attempts_new ();
+    const attempt_who_t *wa = attempts_intern (whos, "host-a", 11);
+    const attempt_who_t *wb = attempts_intern (whos, "host-b", 22);
+    const attempt_who_t *anon = attempts_intern (whos, "", 0);
+    const attempt_who_t *pid_only = attempts_intern (whos, "", 33);
+    //  An identity made where an earlier one was freed: same address,
+    //  another worker.
+    attempt_who_t *moved = calloc (1, sizeof *moved + 16);
+    ASSERT_TRUE (wa && wb && anon && pid_only && moved);
+    strcpy (moved->host, "host-a");
+    moved->pid = 11;
+    task_t *t[10];
+    store_begin_turn (r.store);
+    for (int i = 0; i < 10; i++)
+        t[i] = s_add (&r, 0);
+    t[0] = s_done (&r, t[0], wa, 0.25);
+    t[3] = s_done (&r, t[3], wb, 0.5);
+    t[4] = s_fail (&r, t[4], anon, 1.0);
+    t[5] = s_done (&r, t[5], pid_only, 0.5);
+    store_attempt_t a6 = {.n = 1, .host = {"host-a", 6}, .pid = 11, .end = 3.0,
+                          .outcome = ATTEMPT_LOST};
+    store_attempt_t a7 = {.n = 1, .host = {"host-c", 6}, .pid = 44, .end = 3.0,
+                          .outcome = ATTEMPT_CRASHED};
+    s_attempt (&r, t[6], &a6);
+    s_attempt (&r, t[7], &a7);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    store_begin_turn (r.store);
+    t[1] = s_done (&r, t[1], wa, 0.25);
+    t[2] = s_done (&r, t[2], wa, 0.25);
+    t[8] = s_done (&r, t[8], moved, 0.25);
+    strcpy (moved->host, "host-d");
+    moved->pid = 55;
+    t[9] = s_done (&r, t[9], moved, 0.25);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM runners"), 5);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes o JOIN runners r ON r.id = o.runner"
+                             " WHERE r.host = 'host-a' AND r.pid = 11"), 4);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes o JOIN runners r ON r.id = o.runner"
+                             " WHERE r.host = 'host-d' AND r.pid = 55"), 1);
+    //  A worker that gave neither host nor pid has no row; its run still
+    //  counts (started is set).
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes WHERE runner IS NULL"
+                             " AND started IS NOT NULL AND state = 4"), 1);
+    //  task_states reads a missing host or pid as NULL, as before.
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE host IS NULL AND pid = 33"),
+               1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE host = 'host-b'"
+                             " AND pid = 22"), 1);
+    //  host-d's only task goes: its row goes when the store next recovers.
+    store_begin_turn (r.store);
+    store_delete_task (r.store, t[9]);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    uint64_t seq[10];
+    for (int i = 0; i < 10; i++)
+        seq[i] = t[i]->seq;
+    s_unrig (&r);
+    attempts_destroy (&whos);
+    free (moved);
+    int64_t id_b = (int64_t) s_count (dir, "SELECT id FROM runners WHERE host = 'host-b'");
+    int64_t id_max = (int64_t) s_count (dir, "SELECT max (id) FROM runners");
+
+    s_rig (&r, s_open (dir, 0, NULL), 501);
+    s_ngot = 0;
+    store_recover_t cb = {NULL, NULL, s_on_task, NULL};
+    ASSERT_ERR (store_recover (r.store, &cb), ZJ_OK);
+    ASSERT_EQ (s_ngot, 9);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM runners"), 4);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM runners WHERE host = 'host-d'"), 0);
+    const store_record_t *rec;
+    for (int i = 0; i < 3; i++) {
+        rec = s_rec_of (500, seq[i]);
+        ASSERT_VIEWEQ (rec->host, "host-a");
+        ASSERT_EQ (rec->pid, 11);
+        ASSERT_TRUE (fabs (rec->run - 0.25) < 0.001);
+    }
+    rec = s_rec_of (500, seq[3]);
+    ASSERT_VIEWEQ (rec->host, "host-b");
+    ASSERT_EQ (rec->pid, 22);
+    rec = s_rec_of (500, seq[4]);
+    ASSERT_TRUE (rec->host.ptr && rec->host.len == 0 && rec->pid == 0);
+    ASSERT_TRUE (fabs (rec->run - 1.0) < 0.001);
+    rec = s_rec_of (500, seq[5]);
+    ASSERT_TRUE (rec->host.len == 0 && rec->pid == 33);
+    rec = s_rec_of (500, seq[6]);
+    ASSERT_EQ (rec->nruns, 1);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-a");
+    ASSERT_EQ (rec->runs[0].pid, 11);
+    rec = s_rec_of (500, seq[7]);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-c");
+    ASSERT_EQ (rec->runs[0].pid, 44);
+    rec = s_rec_of (500, seq[8]);
+    ASSERT_VIEWEQ (rec->host, "host-a");
+    //  After the restart: a known worker keeps its row, a new one gets an
+    //  id above every id handed out before.
+    whos = attempts_new ();
+    wb = attempts_intern (whos, "host-b", 22);
+    const attempt_who_t *we = attempts_intern (whos, "host-e", 66);
+    ASSERT_TRUE (whos && wb && we);
+    store_begin_turn (r.store);
+    task_t *u0 = s_done (&r, s_add (&r, 0), wb, 0.5);
+    task_t *u1 = s_add (&r, 0);
+    store_attempt_t b1 = {.n = 1, .host = {"host-b", 6}, .pid = 22, .end = 3.0,
+                          .outcome = ATTEMPT_LOST};
+    s_attempt (&r, u1, &b1);
+    u1 = s_done (&r, u1, we, 0.5);
+    ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
+    uint64_t su0 = u0->seq, su1 = u1->seq;
+    s_unrig (&r);
+    attempts_destroy (&whos);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM runners"), 5);
+    ASSERT_EQ ((int64_t) s_count (dir, "SELECT id FROM runners WHERE host = 'host-b'"), id_b);
+    ASSERT_TRUE ((int64_t) s_count (dir, "SELECT id FROM runners WHERE host = 'host-e'")
+                 > id_max);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes o JOIN runners r ON r.id = o.runner"
+                             " WHERE r.host = 'host-b'"), 2);
+
+    store_t *store = s_reopen_store (dir, 502);
+    ASSERT_EQ (s_ngot, 11);
+    ASSERT_VIEWEQ (s_rec_of (501, su0)->host, "host-b");
+    rec = s_rec_of (501, su1);
+    ASSERT_VIEWEQ (rec->host, "host-e");
+    ASSERT_EQ (rec->pid, 66);
+    ASSERT_VIEWEQ (rec->runs[0].host, "host-b");
+    ASSERT_VIEWEQ (s_rec_of (500, seq[3])->host, "host-b");
+    store_destroy (&store);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM runners"), 5);
+}
+
 //  Schema version 1, as zjobd wrote it before attempts were kept.
 static const char s_schema_v1[] =
     "PRAGMA application_id = 2053795682; PRAGMA user_version = 1;"
@@ -492,8 +652,8 @@ test_upgrade (void)
     task_t *t = tasks_restore (r.tasks, 77, 4, r.fn, ZJ_STATE_FAILED, FAILED, sizeof FAILED, 0);
     ASSERT_TRUE (t);
     store_begin_turn (r.store);
-    store_attempt_t a = {.n = 1, .end = 1002.0, .outcome = ATTEMPT_RAISED,
-                         .error = {"ValueError", 10}};
+    store_attempt_t a = {.n = 1, .host = {"host-u", 6}, .pid = 5, .end = 1002.0,
+                         .outcome = ATTEMPT_RAISED, .error = {"ValueError", 10}};
     s_attempt (&r, t, &a);
     s_retry (&r, t, 0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
@@ -502,6 +662,8 @@ test_upgrade (void)
     ASSERT_EQ (s_rec (4)->state, ZJ_STATE_QUEUED);
     ASSERT_EQ (s_rec (4)->nruns, 1);
     ASSERT_EQ (s_rec (4)->runs[0].outcome, ATTEMPT_RAISED);
+    ASSERT_VIEWEQ (s_rec (4)->runs[0].host, "host-u");
+    ASSERT_EQ (s_rec (4)->runs[0].pid, 5);
     store_destroy (&store);
 
     //  A version this zjobd does not know is refused, as before.
@@ -510,6 +672,13 @@ test_upgrade (void)
     char why[700] = "";
     ASSERT_TRUE (s_open (dir, 0, why) == NULL);
     ASSERT_TRUE (strstr (why, "schema version 3, this zjobd knows 2") != NULL);
+
+    //  A version 2 of development builds, with a worker in every outcome
+    //  row, is refused with what to do.
+    dir = s_fresh ();
+    s_make_v1 (dir, "PRAGMA user_version = 2; ALTER TABLE outcomes ADD COLUMN host TEXT;");
+    ASSERT_TRUE (s_open (dir, 0, why) == NULL);
+    ASSERT_TRUE (strstr (why, "development build") && strstr (why, "move it away"));
 }
 
 int
@@ -519,6 +688,7 @@ main (void)
     ZT_RUN (test_reopen);
     ZT_RUN (test_delete);
     ZT_RUN (test_degraded);
+    ZT_RUN (test_runners);
     ZT_RUN (test_upgrade);
     if (s_dir[0])
         s_rmdir (s_dir);
