@@ -51,7 +51,7 @@ static const char s_schema[] =
     "  error_message TEXT,"
     "  payload BLOB,"
     "  runner INTEGER,"
-    "  started REAL,"
+    "  run_us INTEGER,"
     "  dead INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS runners ("
     "  id INTEGER PRIMARY KEY,"
@@ -96,7 +96,7 @@ static const char s_upgrade_1[] =
     "DROP VIEW IF EXISTS task_states;"
     "ALTER TABLE tasks ADD COLUMN retry_on BLOB;"
     "ALTER TABLE outcomes ADD COLUMN runner INTEGER;"
-    "ALTER TABLE outcomes ADD COLUMN started REAL;"
+    "ALTER TABLE outcomes ADD COLUMN run_us INTEGER;"
     "ALTER TABLE outcomes ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;";
 
 static const char *s_sql[ST_COUNT] = {
@@ -128,7 +128,7 @@ static const struct {
                    " chunk, attempts, requeued, submitted, retry_on) VALUES ",
                    "(?,?,?,?,?,?,?,?,?,0,?,?)", ""},
     [MR_OUTCOME] = {"INSERT OR REPLACE INTO outcomes (id, state, finished, error_type,"
-                    " error_message, payload, runner, started, dead) VALUES ",
+                    " error_message, payload, runner, run_us, dead) VALUES ",
                     "(?,?,?,?,?,?,?,?,?)", ""},
     [MR_DEL_TASKS] = {"DELETE FROM tasks WHERE id IN (", "?", ")"},
     [MR_DEL_OUTCOMES] = {"DELETE FROM outcomes WHERE id IN (", "?", ")"},

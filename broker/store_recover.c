@@ -627,7 +627,7 @@ s_runs_of (store_sqlite_t *self, runs_t *m, int64_t id)
 enum {
     C_ID, C_FN, C_ARGS, C_PRIORITY, C_TIMEOUT, C_MAX_RETRIES, C_CHUNK, C_ATTEMPTS,
     C_SUBMITTED, C_REQUEUED, C_RETRY_ON, C_STATE, C_FINISHED, C_PAYLOAD, C_RUNNER,
-    C_STARTED, C_DEAD
+    C_RUN_US, C_DEAD
 };
 
 //  A blob column, or NULL when it is NULL or empty.
@@ -676,10 +676,8 @@ s_tasks (store_sqlite_t *self, sqlite3_stmt *st, runs_t *runs, const store_recov
                 rec.len = 1;
             }
             s_runner_of (self, st, C_RUNNER, &rec.host, &rec.pid);
-            if (sqlite3_column_type (st, C_STARTED) != SQLITE_NULL) {
-                double run = since - sqlite3_column_double (st, C_STARTED);
-                rec.run = run > 0 ? run : 0;
-            }
+            int64_t run_us = sqlite3_column_int64 (st, C_RUN_US);
+            rec.run = run_us > 0 ? (double) run_us / 1e6 : 0;
             rec.dead = sqlite3_column_int (st, C_DEAD) != 0;
             if (rec.state == ZJ_STATE_FAILED) {
                 //  Kept so that RETRY can run it again.
@@ -752,7 +750,7 @@ store_recover_all (store_t *base, const store_recover_t *cb)
         int rc = sqlite3_prepare_v2 (self->db,
             "SELECT t.id, t.fn, t.args, t.priority, t.timeout, t.max_retries, t.chunk,"
             " t.attempts, t.submitted, t.requeued, t.retry_on, o.state, o.finished, o.payload,"
-            " o.runner, o.started, o.dead"
+            " o.runner, o.run_us, o.dead"
             " FROM tasks t LEFT JOIN outcomes o ON o.id = t.id"
             " WHERE t.id BETWEEN ?1 AND ?2 ORDER BY t.id", -1, &st, NULL);
         if (rc == SQLITE_OK)

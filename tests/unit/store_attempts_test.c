@@ -266,7 +266,8 @@ test_history (void)
                              " AND start IS NULL AND outcome = 'crashed'"), 1);
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE dead = 1"
                              " AND state = 'failed' AND host = 'host-a' AND pid = 4242"), 1);
-    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes WHERE started IS NULL"), 1);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes WHERE run_us IS NULL"), 1);
+    ASSERT_EQ (s_count (dir, "SELECT run_us FROM outcomes WHERE dead = 1"), 500000);
 }
 
 static void
@@ -474,9 +475,9 @@ test_runners (void)
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes o JOIN runners r ON r.id = o.runner"
                              " WHERE r.host = 'host-d' AND r.pid = 55"), 1);
     //  A worker that gave neither host nor pid has no row; its run still
-    //  counts (started is set).
+    //  counts (run_us is set).
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes WHERE runner IS NULL"
-                             " AND started IS NOT NULL AND state = 4"), 1);
+                             " AND run_us = 1000000 AND state = 4"), 1);
     //  task_states reads a missing host or pid as NULL, as before.
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE host IS NULL AND pid = 33"),
                1);
