@@ -340,6 +340,17 @@ s_monitor_open (session_t *self, void *sock)
     self->connected = false;
 }
 
+//  Stop watching `sock`'s connections.
+static void
+s_monitor_close (session_t *self, void *sock)
+{
+    if (self->monitor) {
+        zmq_socket_monitor (sock, NULL, 0);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+}
+
 //  Read the monitor's events: [event u16, value u32] then the endpoint.
 static void
 s_monitor_read (session_t *self)
@@ -374,11 +385,7 @@ s_close_socket (session_t *self, int linger)
         uv_close ((uv_handle_t *) self->poll, s_on_poll_close);
         self->poll = NULL;
     }
-    if (self->monitor) {
-        zmq_socket_monitor (self->sock, NULL, 0);
-        zmq_close (self->monitor);
-        self->monitor = NULL;
-    }
+    s_monitor_close (self, self->sock);
     if (self->sock) {
         zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close (self->sock);
@@ -581,10 +588,16 @@ s_connect (session_t *self)
     zmq_setsockopt (sock, ZMQ_ROUTING_ID, self->id, sizeof self->id);
     if (self->options->curve)
         curvekeys_apply (&self->options->keys, sock);
+    //  Watch before connecting: on a fast link the connection is made at
+    //  once, and an event from before the monitor is lost for good (the
+    //  link then never counted as connected, and a silent broker was
+    //  waited for instead of being replaced).
+    s_monitor_open (self, sock);
     if (zmq_connect (sock, self->options->broker) < 0) {
         log_error ("connect failed", "broker=%s error=\"%s\" retry_ms=%llu",
                    self->options->broker, zmq_strerror (errno),
                    (unsigned long long) self->interval_ms);
+        s_monitor_close (self, sock);
         zmq_close (sock);
         uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
         return;
@@ -597,6 +610,7 @@ s_connect (session_t *self)
         log_error ("cannot watch socket", "broker=%s retry_ms=%llu", self->options->broker,
                    (unsigned long long) self->interval_ms);
         free (poll);
+        s_monitor_close (self, sock);
         zmq_close (sock);
         uv_timer_start (&self->retry, s_on_retry, self->interval_ms, 0);
         return;
@@ -607,7 +621,6 @@ s_connect (session_t *self)
     self->poll = poll;
     self->last_heard = uv_now (&self->loop);
     self->heard = false;
-    s_monitor_open (self, sock);
     s_send_ready (self);
 }
 
