@@ -342,31 +342,23 @@ s_cancel (broker_t *self, const peer_id_t *id, zj_msg_t *msg, double now)
 static task_t *
 s_retry_one (broker_t *self, task_t *task, client_t *c, double now)
 {
-    attempt_t last;
-    size_t count = attempts_count (task);
-    bool ran = task->who && count && attempts_at (task, count - 1, &last);
     size_t len;
     if (!tasks_args (task, &len))
-        return NULL;
-    if (ran)
+        return NULL;            //  none kept: nothing to run again
+    //  The run that failed it joins its history before its outcome goes.
+    attempt_t last;
+    size_t count = attempts_count (task);
+    if (task->who && count && attempts_at (task, count - 1, &last))
         broker_log_attempt (self, task, &last);
-    bool dead = (task->flags & TASK_DEAD) != 0;
-    uint16_t attempts = task->attempts;
-    const struct attempt_who *who = task->who;
+    if ((task->flags & TASK_DEAD) && self->dead)
+        self->dead--;
     task->who = NULL;
     task->attempts = 0;
-    task_t *moved = tasks_reopen (self->tasks, task, now);
-    if (!moved) {
-        task->who = who;
-        task->attempts = attempts;
-        return NULL;
-    }
-    if (dead && self->dead)
-        self->dead--;
-    sched_enqueue (self->sched, moved);
-    if (c && tasks_subscribe (moved, c) == 1)
+    task = tasks_reopen (self->tasks, task, now);
+    sched_enqueue (self->sched, task);
+    if (c && tasks_subscribe (task, c) == 1)
         peers_client_ref (c);
-    return moved;
+    return task;
 }
 
 //  A RETRY queues tasks like a SUBMIT, so the same queue limits apply:
