@@ -103,7 +103,8 @@ static const char *s_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_REQUEUE] = "UPDATE tasks SET attempts = ?2, requeued = ?3 WHERE id = ?1",
+    [ST_REQUEUE] = "UPDATE tasks SET attempts = ?2, requeued = ?3,"
+                   " submitted = coalesce (?4, submitted) WHERE id = ?1",
     [ST_DISPATCH] = "INSERT OR REPLACE INTO dispatches (id, at, tasks) VALUES (?, ?, ?)",
     [ST_TRIM] = "DELETE FROM dispatches WHERE id < ?",
     [ST_SUB_PUT] = "INSERT OR REPLACE INTO submits (client, req, first_id, count, submitted)"

@@ -259,6 +259,7 @@ s_requeue (store_sqlite_t *self, store_chunk_t *c, const task_t *task)
     st->id = s_id (self, task);
     st->attempts = task->attempts;
     st->requeued = self->dseq;
+    st->submitted = 0;
     self->disp_open = false;
     s_full (self);
     return ZJ_OK;
@@ -434,7 +435,11 @@ s_reopen (store_t *base, const task_t *task)
     if (!o)
         return ZJ_ENOMEM;
     *o = (store_out_t) {.id = s_id (self, task), .state = STORE_REOPEN};
-    return s_requeue (self, c, task);
+    zj_err_t rc = s_requeue (self, c, task);
+    //  Queued anew: its queue age counts from the retry, as in the broker.
+    if (rc == ZJ_OK)
+        ((store_state_t *) c->states.items)[c->states.n - 1].submitted = self->now;
+    return rc;
 }
 
 static zj_err_t

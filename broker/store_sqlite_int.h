@@ -59,6 +59,7 @@ typedef struct {
     int64_t id;                 //  row id
     uint16_t attempts;          //  attempts so far
     int64_t requeued;           //  the last dispatch row written before it
+    double submitted;           //  reopen: its new submit time (unix); 0: unchanged
 } store_state_t;
 
 //  A task sent to a worker: recorded as one id in a dispatch row.

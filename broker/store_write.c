@@ -173,6 +173,10 @@ s_write_requeues (store_sqlite_t *self, store_chunk_t *c)
         sqlite3_bind_int64 (st, 1, states[i].id);
         sqlite3_bind_int (st, 2, states[i].attempts);
         sqlite3_bind_int64 (st, 3, states[i].requeued);
+        if (states[i].submitted > 0)
+            sqlite3_bind_double (st, 4, states[i].submitted);
+        else
+            sqlite3_bind_null (st, 4);
         int rc = s_run (st);
         if (rc != SQLITE_OK)
             return rc;

@@ -282,6 +282,7 @@ test_reopen (void)
     task_t *back = s_add (&r, 0);       //  failed, reopened, cancelled in one turn
     task_t *far = s_add (&r, 0);        //  ... with chunks handed over in between
     task_t *sent = s_add (&r, 0);       //  reopened, then sent to a worker
+    s_add (&r, 0);                      //  queued all along: keeps its submit time
     old = s_fail (&r, old, NULL, 0);
     sent = s_fail (&r, sent, NULL, 0);
     ASSERT_ERR (store_commit_turn (r.store), ZJ_OK);
@@ -312,7 +313,7 @@ test_reopen (void)
     s_unrig (&r);
 
     store_t *store = s_reopen_store (dir, 201);
-    ASSERT_EQ (s_ngot, 1205);
+    ASSERT_EQ (s_ngot, 1206);
     const store_record_t *rec = s_rec (sold);
     ASSERT_EQ (rec->state, ZJ_STATE_QUEUED);
     ASSERT_EQ (rec->attempts, 3);
@@ -328,7 +329,12 @@ test_reopen (void)
     ASSERT_EQ (rec->state, ZJ_STATE_RUNNING);
     ASSERT_EQ (rec->attempts, 1);
     store_destroy (&store);
-    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE state = 'queued'"), 1202);
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM task_states WHERE state = 'queued'"), 1203);
+    //  A reopened task is submitted anew (its queue age counts from the
+    //  retry); the 6th task of the first turn kept its time.
+    ASSERT_EQ (s_count (dir, "SELECT count (*) FROM (SELECT submitted FROM tasks ORDER BY id"
+                             " LIMIT 6) WHERE submitted > (SELECT min (submitted) FROM tasks)"),
+               5);
     ASSERT_EQ (s_count (dir, "SELECT count (*) FROM outcomes"), 2);
 }
 
