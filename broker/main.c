@@ -373,7 +373,7 @@ s_on_signal (uv_signal_t *handle, int signum)
     log_info ("signal received", "signal=%s action=stop", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_close ((uv_handle_t *) &sig->sigint, NULL);
     uv_close ((uv_handle_t *) &sig->sigterm, NULL);
-    notify_stop (sig->notify);
+    notify_stop (sig->notify, "stopping: telling workers and clients");
     http_stop (sig->http);
     loop_stop (sig->loop);
 }

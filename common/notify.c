@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-//  notify - sd_notify for zjobd; see notify.h. One datagram per timer tick
+//  notify - sd_notify for the daemons; see notify.h. One datagram per timer tick
 //  at most, so the cost is a few syscalls a second whatever the load.
 #include "notify.h"
 #include "log.h"
@@ -101,12 +101,14 @@ notify_ready (notify_t *self)
 }
 
 void
-notify_stop (notify_t *self)
+notify_stop (notify_t *self, const char *status)
 {
     if (!self || !self->enabled || self->stopped)
         return;
     self->stopped = true;
-    s_send (self, "STOPPING=1\nSTATUS=stopping: telling workers and clients");
+    char msg[sizeof self->last + 32];
+    snprintf (msg, sizeof msg, "STOPPING=1\nSTATUS=%s", status);
+    s_send (self, msg);
     if (self->started)
         uv_close ((uv_handle_t *) &self->timer, NULL);
 }
