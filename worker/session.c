@@ -17,6 +17,7 @@
 #include <zmq.h>
 #include "log.h"
 #include "msg.h"
+#include "notify.h"
 #include "runner.h"
 
 //  Messages read per pass, so that a flood cannot starve timers.
@@ -46,6 +47,7 @@ typedef struct {
     void *ctx;                  //  ZeroMQ context
     void *sock;                 //  DEALER to the broker, or NULL between links
     runner_t *runner;           //  the tasks
+    notify_t *notify;           //  systemd, when run alone (Type=notify)
     zj_enc_t *out;              //  message being sent
     zj_enc_t *done;             //  DONE entries of this turn
     uint32_t done_count;        //  entries in done
@@ -710,6 +712,20 @@ s_close_handle (uv_handle_t *handle)
         uv_close (handle, NULL);
 }
 
+//  notify_status_fn: the link and the load, for `systemctl status`.
+static void
+s_status (void *arg, char *buf, size_t len)
+{
+    session_t *self = arg;
+    uint32_t running = self->runner ? runner_running (self->runner) : 0;
+    if (self->sock && self->heard)
+        snprintf (buf, len, "serving %s: %u tasks running", self->options->broker,
+                  (unsigned) running);
+    else
+        snprintf (buf, len, "waiting for the broker at %s: %u tasks running",
+                  self->options->broker, (unsigned) running);
+}
+
 //  Stop: give back held tasks, end running ones, say goodbye, and let
 //  the loop run dry.
 static void
@@ -718,6 +734,7 @@ s_stop (session_t *self, const char *reason)
     if (!self->runner)
         return;
     self->stopping = true;
+    notify_stop (self->notify, "stopping");
     uint32_t running = runner_running (self->runner);
     uint32_t returned = runner_return_held (self->runner, s_add_return, self);
     //  Destroying the runner also ends the task processes of --serve,
@@ -779,6 +796,9 @@ s_on_signal (uv_signal_t *handle, int signum)
     self->stopping = true;
     uint32_t returned = runner_return_held (self->runner, s_add_return, self);
     uint32_t running = runner_running (self->runner);
+    char status[96];
+    snprintf (status, sizeof status, "stopping: draining %u running tasks", (unsigned) running);
+    notify_stop (self->notify, status);
     log_info ("draining", "reason=%s proc=%d returned=%u running=%u timeout_s=%g", reason,
               self->proc, (unsigned) returned, (unsigned) running, self->options->drain_timeout);
     if (running == 0) {
@@ -846,6 +866,10 @@ session_run (const options_t *options, int proc, const char *self_exe)
     uv_signal_start (&self->sigint, s_on_signal, SIGINT);
     uv_prepare_start (&self->prepare, s_on_prepare);
     uv_timer_start (&self->tick, s_on_tick, self->interval_ms, self->interval_ms);
+    //  Under a supervisor NOTIFY_SOCKET is not passed on: this does
+    //  nothing there, and speaks for the worker when it runs alone.
+    self->notify = notify_new (&self->loop, s_status, self);
+    notify_ready (self->notify);
 
     runner_on_change (self->runner, s_on_change, self);
     if (runner_ready (self->runner)) {
@@ -873,6 +897,7 @@ cleanup:
     uv_run (&self->loop, UV_RUN_DEFAULT);
     if (uv_loop_close (&self->loop) != 0)
         log_warn ("event loop not empty at exit", "proc=%d", proc);
+    notify_destroy (&self->notify);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     zj_enc_destroy (&self->out);

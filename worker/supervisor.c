@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "log.h"
+#include "notify.h"
 
 extern char **environ;
 
@@ -39,7 +40,9 @@ struct supervisor {
     uv_timer_t kill_timer;      //  SIGKILL for children slow to stop
     s_child_t *children;        //  options->procs entries
     int alive;                  //  children running now
+    uint64_t restarts;          //  children restarted since start
     bool stopping;              //  a signal came
+    notify_t *notify;           //  systemd (Type=notify, watchdog)
 };
 
 uint64_t
@@ -104,6 +107,7 @@ s_schedule (s_child_t *child, uint64_t uptime_ms)
     child->backoff_ms = supervisor_backoff (child->backoff_ms, uptime_ms);
     log_warn ("restarting child", "proc=%d delay_ms=%llu", child->index,
               (unsigned long long) child->backoff_ms);
+    child->owner->restarts++;
     uv_timer_start (&child->restart, s_on_restart, child->backoff_ms, 0);
 }
 
@@ -197,6 +201,7 @@ s_on_signal (uv_signal_t *handle, int signum)
     self->stopping = true;
     log_info ("stopping", "reason=%s children=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
               self->alive);
+    notify_stop (self->notify, "stopping: worker processes draining their tasks");
     for (int i = 0; i < (int) self->options->procs; i++) {
         uv_timer_stop (&self->children[i].restart);
         if (self->children[i].proc)
@@ -206,6 +211,27 @@ s_on_signal (uv_signal_t *handle, int signum)
     uint64_t wait_ms = (uint64_t) (self->options->drain_timeout * 1000.0) + SUPERVISOR_STOP_MS;
     uv_timer_start (&self->kill_timer, s_on_kill_timer, wait_ms, 0);
     s_maybe_done (self);
+}
+
+//  notify_status_fn: how many worker processes run.
+static void
+s_status (void *arg, char *buf, size_t len)
+{
+    supervisor_t *self = arg;
+    snprintf (buf, len, "%d of %u worker processes running, %llu restarts", self->alive,
+              (unsigned) self->options->procs, (unsigned long long) self->restarts);
+}
+
+//  Whether an environment entry is systemd's notify socket or watchdog:
+//  those are the supervisor's (NotifyAccess=main), not its children's.
+static bool
+s_systemd_var (const char *entry)
+{
+    static const char *names[] = {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp (entry, names[i], strlen (names[i])) == 0)
+            return true;
+    return false;
 }
 
 //  environ without any old marker, with one free slot for ours.
@@ -221,7 +247,8 @@ s_child_env (size_t *slot)
     size_t k = 0;
     size_t prefix = strlen (SUPERVISOR_CHILD_ENV "=");
     for (size_t i = 0; i < n; i++)
-        if (strncmp (environ[i], SUPERVISOR_CHILD_ENV "=", prefix) != 0)
+        if (strncmp (environ[i], SUPERVISOR_CHILD_ENV "=", prefix) != 0
+            && !s_systemd_var (environ[i]))
             env[k++] = environ[i];
     *slot = k;
     return env;
@@ -264,7 +291,10 @@ supervisor_run (const options_t *options, const char *self_exe, char **argv)
         child->restart.data = child;
         s_spawn (child);
     }
+    self->notify = notify_new (&self->loop, s_status, self);
+    notify_ready (self->notify);
     uv_run (&self->loop, UV_RUN_DEFAULT);
+    notify_destroy (&self->notify);
     code = uv_loop_close (&self->loop) == 0 ? 0 : 1;
     if (code != 0)
         log_error ("supervisor loop not empty at exit", "children=%d", self->alive);

@@ -176,6 +176,30 @@ class NotifyTest(unittest.TestCase):
         c.stop(c.broker, signal.SIGTERM)
         self.receive_until(lambda m: "STOPPING=1" in m, 5, "STOPPING=1")
 
+    def test_worker_ready_status_watchdog_stopping(self):
+        # Both ways a worker runs: alone (--procs 1) and as a supervisor of
+        # worker processes, whose children must not speak to systemd.
+        c = self.cluster
+        c.start_broker()
+        for procs, status in ((1, r"STATUS=serving tcp://\S+: 0 tasks running"),
+                              (3, r"STATUS=3 of 3 worker processes running, 0 restarts")):
+            with environ(NOTIFY_SOCKET=self.path, WATCHDOG_USEC="200000", WATCHDOG_PID=None):
+                w = c.start_worker(procs=procs)
+            ready = self.receive_until(lambda m: "READY=1" in m, 10, "READY=1")
+            if not re.search(status, ready):
+                self.receive_until(lambda m: re.search(status, m), 10, status)
+            start, pings = time.monotonic(), 0
+            while pings < 5:
+                self.receive_until(lambda m: "WATCHDOG=1" in m, 2, "WATCHDOG=1")
+                pings += 1
+            self.assertLess(time.monotonic() - start, 4.0)
+            c.stop(w, signal.SIGTERM)
+            self.receive_until(lambda m: "STOPPING=1" in m, 5, "STOPPING=1")
+            self.assertEqual(w.returncode, 0, c.log(w))
+            # One voice per worker: exactly one READY=1 came.
+            self.assertEqual(sum("READY=1" in m for m in self.messages), 1, self.messages)
+            self.messages.clear()
+
     def test_silent_without_notify_socket(self):
         c = self.cluster
         with environ(NOTIFY_SOCKET=None, WATCHDOG_USEC=None, STATE_DIRECTORY=self.tmp):
