@@ -249,9 +249,10 @@ s_log (store_sqlite_t *self, size_t vec, size_t size, store_chunk_t **c_p)
 }
 
 //  Taken back (a requeue) or reopened: no dispatch row up to this one
-//  counts for the task, and a later dispatch goes into a newer row.
+//  counts for the task, and a later dispatch goes into a newer row. A
+//  reopen is submitted anew at `submitted` (unix); 0 keeps the time.
 static zj_err_t
-s_requeue (store_sqlite_t *self, store_chunk_t *c, const task_t *task)
+s_requeue (store_sqlite_t *self, store_chunk_t *c, const task_t *task, double submitted)
 {
     store_state_t *st = s_vec_push (c, &c->states, sizeof *st);
     if (!st)
@@ -259,7 +260,7 @@ s_requeue (store_sqlite_t *self, store_chunk_t *c, const task_t *task)
     st->id = s_id (self, task);
     st->attempts = task->attempts;
     st->requeued = self->dseq;
-    st->submitted = 0;
+    st->submitted = submitted;
     self->disp_open = false;
     s_full (self);
     return ZJ_OK;
@@ -322,7 +323,7 @@ s_set_state (store_t *base, const task_t *task)
     if (!c)
         return ZJ_ENOMEM;
     if (task->state != ZJ_STATE_RUNNING)
-        return s_requeue (self, c, task);
+        return s_requeue (self, c, task, 0);
     store_disp_t *d = s_vec_push (c, &c->disp, sizeof *d);
     if (!d)
         return ZJ_ENOMEM;
@@ -435,11 +436,8 @@ s_reopen (store_t *base, const task_t *task)
     if (!o)
         return ZJ_ENOMEM;
     *o = (store_out_t) {.id = s_id (self, task), .state = STORE_REOPEN};
-    zj_err_t rc = s_requeue (self, c, task);
     //  Queued anew: its queue age counts from the retry, as in the broker.
-    if (rc == ZJ_OK)
-        ((store_state_t *) c->states.items)[c->states.n - 1].submitted = self->now;
-    return rc;
+    return s_requeue (self, c, task, self->now);
 }
 
 static zj_err_t
